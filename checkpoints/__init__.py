@@ -1,0 +1,1 @@
+"""Bundled edge-net checkpoints (``edgenet_c{num_classes}_*.pth``)."""

@@ -1,0 +1,9 @@
+# DeepLabV3+ R101 on Cityscapes with cross-entropy + the Sobel edge loss, the
+# SEMEDA paper's fixed-filter baseline. Everything else is the stock config.
+_base_ = ['mmseg::deeplabv3plus/deeplabv3plus_r101-d8_4xb2-80k_cityscapes-512x1024.py']
+custom_imports = dict(imports=['mmseg_semeda'], allow_failed_imports=False)
+model = dict(
+    decode_head=dict(loss_decode=[
+        dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+        dict(type='SobelEdgeLoss', loss_weight=1.0),
+    ]))

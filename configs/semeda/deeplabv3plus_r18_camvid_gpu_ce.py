@@ -1,0 +1,2 @@
+# Baseline: DeepLabV3+ R18 from scratch on CamVid, cross-entropy only (GPU schedule).
+_base_ = ['../_base_/deeplabv3plus_r18_camvid_gpu.py']

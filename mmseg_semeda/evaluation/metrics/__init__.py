@@ -1,0 +1,4 @@
+from .boundary_metrics import (BoundaryFScoreMetric, EMeasureMetric,
+                               TrimapIoUMetric)
+
+__all__ = ['TrimapIoUMetric', 'BoundaryFScoreMetric', 'EMeasureMetric']

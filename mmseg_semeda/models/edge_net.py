@@ -1,0 +1,227 @@
+"""The SEMEDA edge network: a tiny CNN from class probabilities to edges."""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import tempfile
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ..version import __version__
+
+CHECKPOINT_FORMAT = 'mmseg_semeda.SemedaEdgeNet'
+
+
+@MODELS.register_module()
+class SemedaEdgeNet(nn.Module):
+    """Edge network of SEMEDA (Chen, Dapogny and Cord, Pattern Recognition
+    2020, https://arxiv.org/abs/1905.01892).
+
+    Three convolutions ``C -> channels[0] -> channels[1] -> 2`` with ReLU after
+    the first two and a softmax over the last map a class-probability map
+    (N, C, H, W) to edge probabilities (N, 2, H, W); channel 1 is "edge".
+    Padding replicates the border, like the edge definition of
+    :func:`mmseg_semeda.semantic_edges`. Its three layer outputs are the
+    embeddings that :class:`SemedaLoss` compares.
+
+    Args:
+        num_classes (int): Number of segmentation classes C.
+        channels (Sequence[int]): Widths of the two hidden layers.
+            Defaults to (16, 32).
+        kernel_size (int): Odd kernel size of the three convolutions.
+            Defaults to 3.
+
+    Example:
+        >>> net = SemedaEdgeNet(num_classes=4)
+        >>> probs = torch.rand(2, 4, 8, 8).softmax(dim=1)
+        >>> [tuple(e.shape) for e in net(probs)]
+        [(2, 16, 8, 8), (2, 32, 8, 8), (2, 2, 8, 8)]
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 channels: Sequence[int] = (16, 32),
+                 kernel_size: int = 3) -> None:
+        super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(
+                f'num_classes must be a positive int, got {num_classes!r}')
+        channels = tuple(int(c) for c in channels)
+        if len(channels) != 2 or min(channels) < 1:
+            raise ValueError('channels must be two positive ints, '
+                             f'got {channels!r}')
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(
+                f'kernel_size must be a positive odd int, got {kernel_size}')
+        self.num_classes = num_classes
+        self.channels = channels
+        self.kernel_size = kernel_size
+        conv = dict(kernel_size=kernel_size, padding=kernel_size // 2,
+                    padding_mode='replicate')
+        self.conv1 = nn.Conv2d(num_classes, channels[0], **conv)
+        self.conv2 = nn.Conv2d(channels[0], channels[1], **conv)
+        self.conv3 = nn.Conv2d(channels[1], 2, **conv)
+        #: Free-form metadata saved with the checkpoint (what the net was
+        #: trained on, its edge metrics, ...).
+        self.meta: Dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ forward
+    def _check_probs(self, probs: Tensor) -> None:
+        if probs.ndim != 4 or probs.shape[1] != self.num_classes:
+            raise ValueError(
+                f'expected probabilities of shape (N, {self.num_classes}, H, '
+                f'W), got {tuple(probs.shape)}')
+
+    def forward(self, probs: Tensor, num_layers: int = 3) -> List[Tensor]:
+        """Embeddings of a class-probability map.
+
+        Args:
+            probs (Tensor): Class probabilities (N, C, H, W), e.g. a softmax or
+                a one-hot map (all zeros at pixels to ignore).
+            num_layers (int): How many embeddings to compute (1 to 3); layers
+                whose loss weight is 0 need not be run. Defaults to 3.
+
+        Returns:
+            list[Tensor]: ``[relu(conv1), relu(conv2), softmax(conv3)]``, cut
+            to ``num_layers`` entries.
+        """
+        self._check_probs(probs)
+        return self._from_first(self.conv1(probs), num_layers)
+
+    def forward_labels(self,
+                       label: Tensor,
+                       ignore_index: Optional[int] = 255,
+                       num_layers: int = 3) -> List[Tensor]:
+        """Embeddings of the one-hot map of an integer label map.
+
+        Equal to ``self(onehot(label))`` with all-zero class vectors at
+        ``ignore_index``, but the first convolution is a gather of its weights
+        (one lookup per kernel tap), so the cost does not grow with the number
+        of classes and the one-hot map is never built.
+
+        Args:
+            label (Tensor): Long labels (N, H, W) in [0, C) or ``ignore_index``.
+            ignore_index (int, optional): Label with no class. Defaults to 255.
+            num_layers (int): How many embeddings to compute. Defaults to 3.
+
+        Returns:
+            list[Tensor]: As :meth:`forward`.
+        """
+        n, h, w = label.shape
+        k, pad = self.kernel_size, self.kernel_size // 2
+        index = label
+        if ignore_index is not None:
+            # Row C of the lookup table is all zeros: "no class".
+            index = torch.where(label == ignore_index,
+                                torch.full_like(label, self.num_classes), label)
+        # Replicate padding of the index map, like the convolution's padding.
+        rows = torch.arange(-pad, h + pad, device=label.device).clamp_(0, h - 1)
+        cols = torch.arange(-pad, w + pad, device=label.device).clamp_(0, w - 1)
+        index = index[:, rows][:, :, cols]
+        weight = self.conv1.weight  # (O, C, k, k)
+        table = F.pad(weight, (0, 0, 0, 0, 0, 1))  # (O, C + 1, k, k)
+        table = table.permute(2, 3, 1, 0)  # (k, k, C + 1, O)
+        out = self.conv1.bias.expand(n, h, w, -1)
+        for dy in range(k):
+            for dx in range(k):
+                out = out + F.embedding(index[:, dy:dy + h, dx:dx + w],
+                                        table[dy, dx])
+        return self._from_first(out.permute(0, 3, 1, 2), num_layers)
+
+    def _from_first(self, first: Tensor, num_layers: int) -> List[Tensor]:
+        if num_layers not in (1, 2, 3):
+            raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
+        outs = [F.relu(first)]
+        if num_layers >= 2:
+            outs.append(F.relu(self.conv2(outs[0])))
+        if num_layers == 3:
+            outs.append(self.conv3(outs[1]).softmax(dim=1))
+        return outs
+
+    def edge_logits(self, probs: Tensor) -> Tensor:
+        """Pre-softmax edge scores (N, 2, H, W) of a probability map."""
+        self._check_probs(probs)
+        return self.conv3(F.relu(self.conv2(F.relu(self.conv1(probs)))))
+
+    def predict_edges(self, probs: Tensor) -> Tensor:
+        """Edge probability (N, H, W) of a probability map (N, C, H, W)."""
+        return self.edge_logits(probs).softmax(dim=1)[:, 1]
+
+    # ------------------------------------------------------------- checkpoints
+    def save(self, path: str, **meta: Any) -> str:
+        """Save weights and metadata atomically (temporary file, then rename).
+
+        Args:
+            path (str): Destination file (``.pth``).
+            **meta: Extra metadata merged into :attr:`meta` (plain Python
+                values only, so the file loads with ``weights_only=True``).
+
+        Returns:
+            str: ``path``.
+        """
+        self.meta.update(meta)
+        payload = dict(
+            format=CHECKPOINT_FORMAT,
+            num_classes=self.num_classes,
+            channels=list(self.channels),
+            kernel_size=self.kernel_size,
+            version=__version__,
+            meta=dict(self.meta),
+            state_dict={k: v.detach().cpu().clone()
+                        for k, v in self.state_dict().items()},
+        )
+        folder = osp.dirname(osp.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            if osp.exists(tmp):
+                os.remove(tmp)
+            raise
+        return path
+
+    @classmethod
+    def from_checkpoint(cls, path: str,
+                        map_location: str = 'cpu') -> 'SemedaEdgeNet':
+        """Load an edge net saved by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            ValueError: The file is not an edge-net checkpoint.
+        """
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'edge-net checkpoint not found: {path!r}. Pretrain one with '
+                '`python tools/pretrain_edgenet.py --ann-dir ... --out PATH`.')
+        try:
+            payload = torch.load(path, map_location=map_location,
+                                 weights_only=True)
+        except Exception as err:
+            raise ValueError(f'{path!r} is not a readable edge-net checkpoint '
+                             f'({type(err).__name__}: {err})') from err
+        if not isinstance(payload, dict) or payload.get(
+                'format') != CHECKPOINT_FORMAT:
+            got = (sorted(payload)[:8]
+                   if isinstance(payload, dict) else type(payload).__name__)
+            raise ValueError(
+                f'{path!r} is not an edge-net checkpoint: expected a dict with '
+                f"format={CHECKPOINT_FORMAT!r}, got {got}")
+        net = cls(payload['num_classes'], payload['channels'],
+                  payload['kernel_size'])
+        net.load_state_dict(payload['state_dict'])
+        net.meta = dict(payload.get('meta', {}))
+        net.meta.setdefault('version', payload.get('version'))
+        return net
+
+    def freeze(self) -> 'SemedaEdgeNet':
+        """Turn off gradients and switch to eval mode for good."""
+        self.requires_grad_(False)
+        return self.eval()

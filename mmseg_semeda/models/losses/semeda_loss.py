@@ -1,0 +1,217 @@
+"""SEMEDA: the semantic edge-aware loss."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ..edge_net import SemedaEdgeNet
+from .utils import check_seg_inputs, masked_inputs, reduce_masked
+
+
+def semeda_loss(pred: Tensor,
+                target: Tensor,
+                edge_net: SemedaEdgeNet,
+                layer_weights: Sequence[float] = (2.0, 4.0, 0.0),
+                ignore_index: Optional[int] = 255,
+                weight: Optional[Tensor] = None,
+                reduction: str = 'mean',
+                avg_factor: Optional[float] = None,
+                check_labels: bool = True) -> Tensor:
+    r"""SEMEDA loss between logits and a label map.
+
+    .. math::
+        L = \sum_l \lambda_l \, \frac{1}{|\Omega| C_l} \sum_{p \in \Omega}
+            \| \psi_l(\mathrm{softmax}(x))_p - \psi_l(\mathrm{onehot}(y))_p \|_1
+
+    where :math:`\psi_l` is the output of layer ``l`` of the frozen
+    ``edge_net``, :math:`C_l` its channel count and :math:`\Omega` the pixels
+    whose label is not ``ignore_index``. At ignore pixels both inputs of the
+    edge net carry an all-zero class vector, so the loss does not depend on
+    the logits there. It runs in float32 even under autocast.
+
+    Args:
+        pred (Tensor): Logits (N, C, H, W), any float dtype.
+        target (Tensor): Long labels (N, H, W) in [0, C) or ``ignore_index``.
+        edge_net (SemedaEdgeNet): Pretrained edge net for C classes; it gets
+            no gradient.
+        layer_weights (Sequence[float]): :math:`\lambda_1, \lambda_2,
+            \lambda_3`. Trailing zero layers are not computed.
+            Defaults to (2.0, 4.0, 0.0) (the paper's VOC setting).
+        ignore_index (int, optional): Label to ignore. Defaults to 255.
+        weight (Tensor, optional): Pixel weights (N, H, W). Defaults to None.
+        reduction (str): 'none', 'mean' or 'sum'. Defaults to 'mean'.
+        avg_factor (float, optional): Divisor of the 'mean' reduction.
+            Defaults to None (the number of non-ignored pixels).
+        check_labels (bool): Check that labels lie in [0, C) (one device
+            sync). Defaults to True.
+
+    Returns:
+        Tensor: The loss; (N, H, W) when ``reduction='none'``.
+
+    Example:
+        >>> net = SemedaEdgeNet(num_classes=3)
+        >>> logits = torch.randn(2, 3, 16, 16)
+        >>> target = torch.randint(0, 3, (2, 16, 16))
+        >>> semeda_loss(logits, target, net).ndim
+        0
+    """
+    check_seg_inputs(pred, target, ignore_index, edge_net.num_classes,
+                     check_labels)
+    layer_weights = [float(w) for w in layer_weights]
+    if len(layer_weights) != 3 or min(layer_weights) < 0:
+        raise ValueError('layer_weights must be 3 non-negative numbers, got '
+                         f'{layer_weights}')
+    num_layers = max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
+                     default=0)
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        probs, valid = masked_inputs(pred, target, ignore_index)
+        loss = probs.new_zeros(target.shape)
+        if num_layers:
+            with torch.no_grad():
+                gt_emb = edge_net.forward_labels(target, ignore_index,
+                                                 num_layers)
+            pred_emb = edge_net(probs, num_layers)
+            for lam, p_e, g_e in zip(layer_weights, pred_emb, gt_emb):
+                if lam > 0:
+                    loss = loss + lam * (p_e - g_e).abs().mean(dim=1)
+        return reduce_masked(loss, valid, weight, reduction, avg_factor)
+
+
+@MODELS.register_module()
+class SemedaLoss(nn.Module):
+    """SEMEDA loss (Chen, Dapogny and Cord, "SEMEDA: Enhancing Segmentation
+    Precision with Semantic Edge Aware Loss", Pattern Recognition 2020,
+    https://arxiv.org/abs/1905.01892) for MMSeg's ``decode_head.loss_decode``.
+
+    It compares the embeddings of a frozen :class:`SemedaEdgeNet` on the
+    softmax of the logits and on the one-hot ground truth. Put it next to
+    :class:`mmseg.models.losses.CrossEntropyLoss`::
+
+        loss_decode=[
+            dict(type='CrossEntropyLoss', loss_weight=1.0),
+            dict(type='SemedaLoss'),
+        ]
+
+    The edge net is not a submodule: it is not in the segmentor's
+    ``state_dict``, gets no gradient, stays in eval mode and follows the
+    logits' device lazily.
+
+    Args:
+        num_classes (int, optional): Class count; checked against the logits.
+            Defaults to None (taken from the logits at the first call).
+        checkpoint (str, optional): Edge-net checkpoint written by
+            ``tools/pretrain_edgenet.py``, or the name of a bundled one such
+            as ``'edgenet_c11_camvid'``. Defaults to None (the bundled
+            checkpoint for the class count, else one pretrained on synthetic
+            masks and cached).
+        layer_weights (Sequence[float]): Weights of the three embeddings.
+            Defaults to (2.0, 4.0, 0.0), the paper's VOC setting.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        reduction (str): 'none', 'mean' or 'sum'. Defaults to 'mean'.
+        loss_name (str): Name in the log; must start with ``loss_``.
+            Defaults to 'loss_semeda'.
+        check_labels (bool): Check label range at every call (one device
+            sync). Defaults to True.
+    """
+
+    def __init__(self,
+                 num_classes: Optional[int] = None,
+                 checkpoint: Optional[str] = None,
+                 layer_weights: Sequence[float] = (2.0, 4.0, 0.0),
+                 loss_weight: float = 1.0,
+                 reduction: str = 'mean',
+                 loss_name: str = 'loss_semeda',
+                 check_labels: bool = True) -> None:
+        super().__init__()
+        if not loss_name.startswith('loss_'):
+            raise ValueError(
+                f"loss_name must start with 'loss_', got {loss_name!r}")
+        if reduction not in ('none', 'mean', 'sum'):
+            raise ValueError("reduction must be 'none', 'mean' or 'sum', "
+                             f'got {reduction!r}')
+        self.num_classes = num_classes
+        self.checkpoint = checkpoint
+        self.layer_weights = tuple(float(w) for w in layer_weights)
+        if len(self.layer_weights) != 3 or min(self.layer_weights) < 0:
+            raise ValueError('layer_weights must be 3 non-negative numbers, '
+                             f'got {layer_weights}')
+        self.loss_weight = loss_weight
+        self.reduction = reduction
+        self.check_labels = check_labels
+        self._loss_name = loss_name
+        net = None
+        if checkpoint is not None:
+            from ...pretrain.zoo import resolve_checkpoint
+            net = SemedaEdgeNet.from_checkpoint(resolve_checkpoint(checkpoint))
+            if num_classes is not None and net.num_classes != num_classes:
+                raise ValueError(
+                    f'num_classes={num_classes} but the edge net in '
+                    f'{checkpoint!r} was trained for {net.num_classes}')
+            self.num_classes = net.num_classes
+        self._set_edge_net(net)
+
+    def _set_edge_net(self, net: Optional[SemedaEdgeNet]) -> None:
+        # Bypass nn.Module.__setattr__: the edge net must stay out of the
+        # segmentor's state_dict, parameters(), .to() and .train().
+        if net is not None:
+            net.freeze()
+        object.__setattr__(self, '_edge_net', net)
+
+    @property
+    def edge_net(self) -> Optional[SemedaEdgeNet]:
+        """The frozen edge net (None until the first call in zero-config)."""
+        return self._edge_net
+
+    def get_edge_net(self, num_classes: int,
+                     device: torch.device) -> SemedaEdgeNet:
+        """The edge net for ``num_classes`` on ``device``, loaded on first
+        use."""
+        if self.num_classes is not None and num_classes != self.num_classes:
+            raise ValueError(
+                f'the logits have {num_classes} classes but this SemedaLoss '
+                f'is set up for {self.num_classes}')
+        net = self._edge_net
+        if net is None:
+            from ...pretrain.zoo import default_edge_net
+            net = default_edge_net(num_classes)
+            self.num_classes = num_classes
+            self._set_edge_net(net)
+        if net.conv1.weight.device != device:
+            net.to(device)
+        if net.training:
+            net.eval()
+        return net
+
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                ignore_index: int = 255,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> Tensor:
+        """Loss of logits ``pred`` (N, C, H, W) against labels ``target``
+        (N, H, W), called by MMSeg's decode head as ``loss(seg_logits,
+        seg_label, weight=seg_weight, ignore_index=head.ignore_index)``."""
+        if pred.ndim != 4:
+            raise ValueError('Invalid pred shape: expected logits (N, C, H, '
+                             f'W), got {tuple(pred.shape)}')
+        reduction = reduction_override or self.reduction
+        net = self.get_edge_net(pred.shape[1], pred.device)
+        return self.loss_weight * semeda_loss(
+            pred, target, net, self.layer_weights, ignore_index, weight,
+            reduction, avg_factor, self.check_labels)
+
+    @property
+    def loss_name(self) -> str:
+        """Name of this loss in the log dict (starts with ``loss_``)."""
+        return self._loss_name
+
+    def extra_repr(self) -> str:
+        return (f'layer_weights={self.layer_weights}, '
+                f'loss_weight={self.loss_weight}, '
+                f'checkpoint={self.checkpoint!r}')

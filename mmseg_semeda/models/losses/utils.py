@@ -1,0 +1,74 @@
+"""Input checks and masking shared by the edge-aware losses."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from mmseg.models.losses.utils import weight_reduce_loss
+from torch import Tensor
+
+
+def check_seg_inputs(pred: Tensor,
+                     target: Tensor,
+                     ignore_index: Optional[int],
+                     num_classes: Optional[int] = None,
+                     check_labels: bool = True) -> None:
+    """Raise a clear error unless ``pred`` (N, C, H, W) and ``target`` (N, H,
+    W) form a valid pair for a segmentation loss."""
+    if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
+        raise TypeError('pred and target must be tensors, got '
+                        f'{type(pred).__name__} and {type(target).__name__}')
+    if pred.ndim != 4:
+        raise ValueError(
+            f'Invalid pred shape: expected logits (N, C, H, W), got '
+            f'{tuple(pred.shape)}')
+    if not pred.is_floating_point():
+        raise TypeError(f'pred must hold float logits, got {pred.dtype}')
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(
+            f'target must be an integer label map (long), got {target.dtype}')
+    n, c, h, w = pred.shape
+    if tuple(target.shape) != (n, h, w):
+        raise ValueError(
+            f'Invalid target shape: expected (N, H, W) = {(n, h, w)} to match '
+            f'pred {tuple(pred.shape)}, got {tuple(target.shape)}')
+    if num_classes is not None and c != num_classes:
+        raise ValueError(
+            f'pred has {c} classes but the edge net was built for '
+            f'{num_classes}; use an edge net pretrained for {c} classes')
+    if check_labels and target.numel():
+        bad = (target < 0) | (target >= c)
+        if ignore_index is not None:
+            bad &= target != ignore_index
+        if bool(bad.any()):
+            values = torch.unique(target[bad])[:10].tolist()
+            raise ValueError(
+                f'target labels must be in [0, {c}) or ignore_index='
+                f'{ignore_index}, got {values}')
+
+
+def masked_inputs(pred: Tensor, target: Tensor,
+                  ignore_index: Optional[int]) -> Tuple[Tensor, Tensor]:
+    """Float32 softmax probabilities with zero class vectors at ignore pixels.
+
+    Returns:
+        tuple[Tensor, Tensor]: probabilities (N, C, H, W) float32 and the
+        valid-pixel mask (N, H, W) float32.
+    """
+    probs = pred.float().softmax(dim=1)
+    if ignore_index is None:
+        return probs, torch.ones_like(target, dtype=probs.dtype)
+    valid = (target != ignore_index).to(probs.dtype)
+    return probs * valid.unsqueeze(1), valid
+
+
+def reduce_masked(loss: Tensor, valid: Tensor, weight: Optional[Tensor],
+                  reduction: str, avg_factor: Optional[float]) -> Tensor:
+    """Weight a per-pixel loss (N, H, W) by the valid mask and the optional
+    pixel weights, then reduce; 'mean' divides by the number of valid pixels
+    unless ``avg_factor`` is given (an all-ignore batch gives 0)."""
+    if avg_factor is None and reduction == 'mean':
+        avg_factor = valid.sum()
+    if weight is not None:
+        valid = valid * weight.float()
+    return weight_reduce_loss(loss, valid, reduction, avg_factor)

@@ -1,0 +1,114 @@
+"""Bundled edge-net checkpoints, the cache, and the zero-config edge net."""
+from __future__ import annotations
+
+import glob
+import os
+import os.path as osp
+import warnings
+from typing import Dict, Optional
+
+import torch
+
+from ..models.edge_net import SemedaEdgeNet
+from ..version import __version__
+from .trainer import pretrain_edge_net
+
+#: Settings of the edge net pretrained on the fly for a class count that has
+#: no bundled checkpoint (seconds on a CPU; see ``tools/pretrain_edgenet.py``
+#: for a net trained on real annotations).
+FALLBACK_SETTINGS = dict(iters=300, batch_size=8, crop=64, seed=0)
+
+
+def bundled_dir() -> str:
+    """Folder of the bundled checkpoints: ``mmseg_semeda/checkpoints`` in an
+    installed wheel, ``checkpoints/`` beside the package in a source tree."""
+    pkg = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    installed = osp.join(pkg, 'checkpoints')
+    if glob.glob(osp.join(installed, '*.pth')):
+        return installed
+    return osp.join(osp.dirname(pkg), 'checkpoints')
+
+
+def bundled_checkpoints() -> Dict[str, str]:
+    """Bundled checkpoint names (file stem) -> paths."""
+    return {
+        osp.splitext(osp.basename(p))[0]: p
+        for p in sorted(glob.glob(osp.join(bundled_dir(), '*.pth')))
+    }
+
+
+def resolve_checkpoint(checkpoint: str) -> str:
+    """A path as given if it exists, else a bundled checkpoint of that name
+    (``'edgenet_c11_camvid'``), else the path as given (loading it then
+    raises a FileNotFoundError that lists the bundled names)."""
+    if osp.isfile(checkpoint):
+        return checkpoint
+    name = osp.splitext(osp.basename(checkpoint))[0]
+    bundled = bundled_checkpoints()
+    if checkpoint == name and name in bundled:
+        return bundled[name]
+    return checkpoint
+
+
+def cache_dir() -> str:
+    """Where edge nets pretrained on the fly are cached:
+    ``$MMSEG_SEMEDA_CACHE`` or ``~/.cache/mmseg_semeda``."""
+    return os.environ.get('MMSEG_SEMEDA_CACHE') or osp.join(
+        osp.expanduser('~'), '.cache', 'mmseg_semeda')
+
+
+def _load_or_pretrain(num_classes: int) -> SemedaEdgeNet:
+    bundled = bundled_checkpoints().get(f'edgenet_c{num_classes}_synthetic')
+    if bundled is not None:
+        return SemedaEdgeNet.from_checkpoint(bundled)
+    s = FALLBACK_SETTINGS
+    path = osp.join(
+        cache_dir(), f'edgenet_c{num_classes}_synthetic_it{s["iters"]}'
+        f'_s{s["seed"]}_v{__version__}.pth')
+    if osp.isfile(path):
+        return SemedaEdgeNet.from_checkpoint(path)
+    warnings.warn(
+        f'mmseg_semeda: no bundled edge net for {num_classes} classes; '
+        f'pretraining one on synthetic masks (seeded, CPU) and caching it '
+        f'in {path}. For an edge net trained on your own annotations run '
+        '`python tools/pretrain_edgenet.py --ann-dir <ann dir> --num-classes '
+        f'{num_classes} --out edgenet.pth` and set '
+        "dict(type='SemedaLoss', checkpoint='edgenet.pth').",
+        UserWarning,
+        stacklevel=3)
+    net = pretrain_edge_net(num_classes, device='cpu', **s)
+    net.meta['trained_on'] = 'synthetic Voronoi masks (on the fly)'
+    net.save(path)
+    return net
+
+
+def default_edge_net(num_classes: int) -> SemedaEdgeNet:
+    """The edge net used by ``dict(type='SemedaLoss')`` with no checkpoint.
+
+    The bundled synthetic-mask checkpoint for ``num_classes`` if there is
+    one; otherwise one pretrained on synthetic masks (deterministic, a few
+    seconds on the CPU) and cached, with a warning. Under
+    ``torch.distributed`` rank 0 loads or trains it and broadcasts the
+    weights, so every rank holds the same net.
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and \
+            dist.get_world_size() > 1:
+        from mmengine.dist import broadcast_object_list
+        box = [None]
+        if dist.get_rank() == 0:
+            net = _load_or_pretrain(num_classes)
+            box = [(net.state_dict(), net.meta)]
+        broadcast_object_list(box, src=0)
+        state, meta = box[0]
+        net = SemedaEdgeNet(num_classes)
+        net.load_state_dict(state)
+        net.meta = dict(meta)
+        return net.eval()
+    return _load_or_pretrain(num_classes)
+
+
+def find_bundled(num_classes: int,
+                 trained_on: str = 'synthetic') -> Optional[str]:
+    """Path of the bundled checkpoint ``edgenet_c{C}_{trained_on}``."""
+    return bundled_checkpoints().get(f'edgenet_c{num_classes}_{trained_on}')

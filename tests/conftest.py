@@ -1,0 +1,72 @@
+"""Shared fixtures: small edge nets and a tiny DeepLabV3+ built through
+``mmseg::`` configs, all on the CPU."""
+import copy
+import os
+
+import pytest
+import torch
+
+import mmseg_semeda  # noqa: F401  (registers the modules)
+from mmseg_semeda.utils import sync_bn_to_bn
+
+CAMVID = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
+                      'camvid')
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Edge nets pretrained on the fly go to a temporary cache."""
+    monkeypatch.setenv('MMSEG_SEMEDA_CACHE',
+                       str(tmp_path_factory.getbasetemp() / 'semeda_cache'))
+
+
+@pytest.fixture(scope='session')
+def trained_edge_net():
+    """An edge net for 4 classes, pretrained on synthetic masks (~1 s)."""
+    from mmseg_semeda.pretrain import pretrain_edge_net
+    net = pretrain_edge_net(4, iters=150, batch_size=8, crop=48, seed=0)
+    return net.requires_grad_(False).eval()
+
+
+@pytest.fixture(scope='session')
+def edge_net_file(trained_edge_net, tmp_path_factory):
+    path = tmp_path_factory.mktemp('edge') / 'edgenet_c4.pth'
+    copy.deepcopy(trained_edge_net).save(str(path), trained_on='test')
+    return str(path)
+
+
+def deeplab_model_cfg(num_classes=4, loss_decode=None):
+    """A stock DeepLabV3+ R18 model config from ``mmseg::``, pretrained
+    weights off, BN, small crop."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        'mmseg::deeplabv3plus/deeplabv3plus_r18-d8_4xb2-80k_cityscapes-'
+        '512x1024.py')
+    model = cfg.model.to_dict()
+    model['pretrained'] = None
+    model['backbone']['init_cfg'] = None
+    model['data_preprocessor']['size'] = (64, 64)
+    for head in ('decode_head', 'auxiliary_head'):
+        model[head]['num_classes'] = num_classes
+    if loss_decode is not None:
+        model['decode_head']['loss_decode'] = loss_decode
+    return sync_bn_to_bn(model)
+
+
+def fake_batch(num_classes=4, n=2, size=64, seed=0):
+    """Inputs and SegDataSamples of random blobs, for model.loss()."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.rand(n, 3, size, size, generator=g)
+    samples = []
+    for _ in range(n):
+        label = torch.randint(0, num_classes, (1, size // 8, size // 8),
+                              generator=g)
+        label = label.repeat_interleave(8, 1).repeat_interleave(8, 2)
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=label)
+        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                            pad_shape=(size, size)))
+        samples.append(s)
+    return inputs, samples

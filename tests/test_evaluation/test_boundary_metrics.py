@@ -1,0 +1,248 @@
+import numpy as np
+import pytest
+import torch
+
+from mmseg_semeda.evaluation import (BoundaryFScoreMetric, EMeasureMetric,
+                                     TrimapIoUMetric, boundary_bands,
+                                     boundary_f_stats, e_measure)
+
+
+def _sample(pred, label):
+    return dict(pred_sem_seg=dict(data=torch.as_tensor(pred)[None]),
+                gt_sem_seg=dict(data=torch.as_tensor(label)[None]))
+
+
+def _run(metric, pairs, classes=('a', 'b', 'c')):
+    metric.dataset_meta = dict(classes=classes)
+    for pred, label in pairs:
+        metric.process({}, [_sample(pred, label)])
+    return metric.evaluate(len(pairs))
+
+
+def _halves(size=8, split=4):
+    label = torch.zeros(size, size, dtype=torch.long)
+    label[:, split:] = 1
+    return label
+
+
+# ---------------------------------------------------------------- references
+def _chebyshev_dist_to(mask):
+    """Brute force: Chebyshev distance of each pixel to the nearest True."""
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    out = np.full((h, w), np.inf)
+    for y in range(h):
+        for x in range(w):
+            if len(ys):
+                out[y, x] = np.max(np.abs(np.stack([ys - y, xs - x])),
+                                   axis=0).min()
+    return out
+
+
+def _edges_ref(label, ignore):
+    h, w = label.shape
+    e = np.zeros_like(label, dtype=bool)
+    for y in range(h):
+        for x in range(w):
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    yy, xx = min(max(y + dy, 0), h - 1), min(max(x + dx, 0),
+                                                             w - 1)
+                    e[y, x] |= label[yy, xx] != label[y, x]
+    return e & (label != ignore)
+
+
+def _boundary_ref(mask):
+    h, w = mask.shape
+    b = np.zeros_like(mask)
+    for y in range(h):
+        for x in range(w):
+            if not mask[y, x]:
+                continue
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    yy, xx = min(max(y + dy, 0), h - 1), min(max(x + dx, 0),
+                                                             w - 1)
+                    b[y, x] |= not mask[yy, xx]
+    return b
+
+
+# ---------------------------------------------------------------- trimap
+def test_band_widths_on_a_straight_boundary():
+    label = _halves(10, 5)
+    bands = boundary_bands(label, (1, 2, 3), 255)
+    cols = {w: torch.nonzero(bands[w][0]).flatten().tolist() for w in bands}
+    assert cols == {1: [4, 5], 2: [3, 4, 5, 6], 3: [2, 3, 4, 5, 6, 7]}
+
+
+def test_trimap_perfect_and_shifted():
+    label = _halves(8, 4)
+    res = _run(TrimapIoUMetric(widths=(1, 3)), [(label, label)],
+               classes=('a', 'b'))
+    assert all(v == 100.0 for v in res.values()), res
+    shifted = _halves(8, 5)  # predicted boundary one pixel to the right
+    res = _run(TrimapIoUMetric(widths=(1, 3)), [(shifted, label)],
+               classes=('a', 'b'))
+    # band w1 = columns 3 and 4 (8 rows each). Column 4 is wrong (pred 0,
+    # gt 1). class 0: I = 8, U = 16 -> 0.5 ; class 1: I = 0, U = 8 -> 0.
+    assert res['mIoU_band_w1'] == 25.0
+    # interior w1: columns 0-2 and 5-7, all right.
+    assert res['mIoU_interior_w1'] == 100.0
+    # band w3 = columns 1..6: class 0: I = 24, U = 32; class 1: I = 16, U = 24
+    assert res['mIoU_band_w3'] == pytest.approx(
+        100 * (24 / 32 + 16 / 24) / 2, abs=0.01)
+
+
+def test_trimap_ignore_pixels_do_not_count():
+    label = _halves(8, 4)
+    label[:, 6:] = 255
+    pred = _halves(8, 4)
+    pred[:, 6:] = 0  # wrong, but ignored
+    res = _run(TrimapIoUMetric(widths=(1, )), [(pred, label)], ('a', 'b'))
+    assert res['mIoU_interior_w1'] == 100.0 and res['mIoU_band_w1'] == 100.0
+
+
+def test_trimap_matches_reference_on_random_masks():
+    rng = np.random.default_rng(0)
+    widths = (1, 2, 4)
+    pairs, tot = [], np.zeros((len(widths), 2, 3, 3))
+    for _ in range(4):
+        label = rng.integers(0, 3, (4, 4)).repeat(3, 0).repeat(3, 1)
+        label[rng.random(label.shape) < 0.05] = 255
+        pred = np.where(rng.random(label.shape) < 0.7, label,
+                        rng.integers(0, 3, label.shape))
+        pred[pred == 255] = 0
+        pairs.append((torch.from_numpy(pred), torch.from_numpy(label)))
+        dist = _chebyshev_dist_to(_edges_ref(label, 255))
+        valid = label != 255
+        for i, w in enumerate(widths):
+            for j, region in enumerate((dist < w, dist >= w)):
+                m = region & valid
+                for c in range(3):
+                    p, t = pred[m] == c, label[m] == c
+                    tot[i, j, 0, c] += (p & t).sum()
+                    tot[i, j, 1, c] += p.sum()
+                    tot[i, j, 2, c] += t.sum()
+    res = _run(TrimapIoUMetric(widths=widths), pairs)
+    union = tot[:, :, 1] + tot[:, :, 2] - tot[:, :, 0]
+    iou = np.where(union > 0, tot[:, :, 0] / np.maximum(union, 1), np.nan)
+    miou = np.nanmean(iou, -1) * 100
+    for i, w in enumerate(widths):
+        assert res[f'mIoU_band_w{w}'] == pytest.approx(miou[i, 0], abs=0.006)
+        assert res[f'mIoU_interior_w{w}'] == pytest.approx(miou[i, 1],
+                                                           abs=0.006)
+
+
+# ---------------------------------------------------------------- BF score
+def test_bf_perfect_and_shift_within_and_beyond_tolerance():
+    label = _halves(8, 4)
+    assert _run(BoundaryFScoreMetric(tolerance=1), [(label, label)],
+                ('a', 'b'))['mBF'] == 100.0
+    shifted = _halves(8, 5)
+    assert _run(BoundaryFScoreMetric(tolerance=1), [(shifted, label)],
+                ('a', 'b'))['mBF'] == 100.0
+    # tolerance 0: class 0 boundary col 3 (gt) vs col 4 (pred): no match.
+    assert _run(BoundaryFScoreMetric(tolerance=0), [(shifted, label)],
+                ('a', 'b'))['mBF'] == 0.0
+
+
+def test_bf_hole():
+    label = torch.zeros(9, 9, dtype=torch.long)
+    pred = label.clone()
+    pred[3:6, 3:6] = 1  # a hole filled with class 1
+    stats = boundary_f_stats(pred, label, 2, tolerance=1)
+    # class 0: gt has no boundary (border does not count); pred boundary is
+    # the 16-pixel ring around the hole: precision 0 -> F 0.
+    assert stats[0].tolist() == [0, 16, 0, 0]
+    # class 1 only in the prediction: F 0.
+    assert stats[1, 1] == 8 and stats[1, 3] == 0
+    res = _run(BoundaryFScoreMetric(tolerance=1), [(pred, label)], ('a', 'b'))
+    assert res['mBF'] == 0.0
+
+
+def test_bf_matches_reference_on_random_masks():
+    rng = np.random.default_rng(1)
+    tol = 1
+    per_image = []
+    pairs = []
+    for _ in range(3):
+        label = rng.integers(0, 3, (5, 5)).repeat(2, 0).repeat(2, 1)
+        pred = np.where(rng.random(label.shape) < 0.8, label,
+                        rng.integers(0, 3, label.shape))
+        label[0, :3] = 255
+        pairs.append((torch.from_numpy(pred), torch.from_numpy(label)))
+        valid = label != 255
+        f = np.full(3, np.nan)
+        for c in range(3):
+            pb = _boundary_ref(pred == c) & valid
+            gb = _boundary_ref(label == c)
+            if not pb.any() and not gb.any():
+                continue
+            prec = (pb & (_chebyshev_dist_to(gb) <= tol)).sum() / max(
+                pb.sum(), 1)
+            rec = (gb & (_chebyshev_dist_to(pb) <= tol)).sum() / max(
+                gb.sum(), 1)
+            f[c] = 0 if prec + rec == 0 else 2 * prec * rec / (prec + rec)
+        per_image.append(f)
+    expected = np.nanmean(np.nanmean(per_image, 0)) * 100
+    res = _run(BoundaryFScoreMetric(tolerance=tol), pairs)
+    assert res['mBF'] == pytest.approx(expected, abs=0.006)
+
+
+# ---------------------------------------------------------------- E-measure
+def test_e_measure_perfect_and_reference():
+    label = _halves(8, 4)
+    e = e_measure(label, label, 2)
+    n = 64
+    torch.testing.assert_close(e, torch.full((2, ), n / (n - 1),
+                                             dtype=torch.float64))
+    # Independent reference (the authors' formula, numpy) on random maps.
+    rng = np.random.default_rng(2)
+    label = rng.integers(0, 3, (6, 6))
+    pred = np.where(rng.random((6, 6)) < 0.7, label, rng.integers(0, 3,
+                                                                  (6, 6)))
+    got = e_measure(torch.from_numpy(pred), torch.from_numpy(label), 3)
+    for c in range(3):
+        fm, gt = (pred == c).astype(float), (label == c).astype(float)
+        if gt.sum() == 0:
+            enh = 1 - fm
+        elif gt.sum() == gt.size:
+            enh = fm
+        else:
+            a, b = fm - fm.mean(), gt - gt.mean()
+            align = 2 * a * b / (a * a + b * b + np.finfo(float).eps)
+            enh = (align + 1)**2 / 4
+        assert got[c].item() == pytest.approx(enh.sum() / (gt.size - 1))
+
+
+def test_e_measure_metric_ignores_void_and_absent_classes():
+    label = _halves(8, 4)
+    label[:2] = 255
+    pred = label.clone()
+    pred[:2] = 2  # wrong but ignored; class 2 thus absent
+    res = _run(EMeasureMetric(), [(pred, label)])
+    n = 48
+    assert res['mEmeasure'] == pytest.approx(100 * n / (n - 1), abs=0.01)
+
+
+def test_metrics_in_an_evaluator_list():
+    from mmengine.evaluator import Evaluator
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    ev = Evaluator([
+        dict(type='IoUMetric'),
+        dict(type='TrimapIoUMetric', widths=(1, 3)),
+        dict(type='BoundaryFScoreMetric'),
+        dict(type='EMeasureMetric'),
+    ])
+    ev.dataset_meta = dict(classes=('a', 'b'))
+    label = _halves(8, 4)
+    ev.process([_sample(label, label)])
+    res = ev.evaluate(1)
+    assert {'mIoU', 'mIoU_band_w1', 'mIoU_interior_w3', 'mBF',
+            'mEmeasure'} <= set(res)
+
+
+def test_bad_widths():
+    with pytest.raises(ValueError, match='widths'):
+        TrimapIoUMetric(widths=(0, 2))

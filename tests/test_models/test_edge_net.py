@@ -1,0 +1,102 @@
+import pytest
+import torch
+
+from mmseg_semeda import SemedaEdgeNet
+from mmseg_semeda.pretrain import onehot_inputs
+
+
+@pytest.mark.parametrize('num_classes, ignore_index', [(3, 255), (21, 255),
+                                                       (150, None), (5, 0)])
+@pytest.mark.parametrize('kernel_size', [3, 5])
+def test_label_gather_equals_onehot_convolution(num_classes, ignore_index,
+                                                kernel_size):
+    torch.manual_seed(0)
+    net = SemedaEdgeNet(num_classes, kernel_size=kernel_size)
+    label = torch.randint(0, num_classes, (2, 13, 17))
+    if ignore_index is not None:
+        label[:, 3:6, 4:9] = ignore_index
+    onehot = onehot_inputs(label, num_classes, ignore_index)
+    with torch.no_grad():
+        ref = net(onehot)
+        got = net.forward_labels(label, ignore_index)
+    for r, g in zip(ref, got):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
+
+
+def test_num_layers_cuts_the_output():
+    net = SemedaEdgeNet(4)
+    probs = torch.rand(1, 4, 8, 8).softmax(1)
+    assert len(net(probs, num_layers=2)) == 2
+    assert len(net.forward_labels(torch.zeros(1, 8, 8, dtype=torch.long),
+                                  num_layers=1)) == 1
+    with pytest.raises(ValueError, match='num_layers'):
+        net(probs, num_layers=4)
+
+
+def test_last_embedding_is_a_softmax_and_edges_match_it():
+    net = SemedaEdgeNet(4)
+    probs = torch.rand(2, 4, 8, 8).softmax(1)
+    last = net(probs)[2]
+    torch.testing.assert_close(last.sum(1), torch.ones(2, 8, 8))
+    torch.testing.assert_close(net.predict_edges(probs), last[:, 1])
+
+
+def test_replicate_padding_gives_no_border_response_on_constant_input():
+    net = SemedaEdgeNet(3)
+    probs = torch.zeros(1, 3, 6, 6)
+    probs[:, 1] = 1
+    e = net(probs)[0]
+    assert torch.allclose(e, e[..., :1, :1].expand_as(e))
+
+
+def test_wrong_class_count_is_a_clear_error():
+    with pytest.raises(ValueError, match=r'\(N, 4, H, W\).*\(1, 5, 8, 8\)'):
+        SemedaEdgeNet(4)(torch.rand(1, 5, 8, 8))
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(num_classes=0), 'num_classes'),
+    (dict(num_classes=3, channels=(16, )), 'channels'),
+    (dict(num_classes=3, kernel_size=4), 'kernel_size'),
+])
+def test_bad_construction(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SemedaEdgeNet(**kwargs)
+
+
+def test_checkpoint_round_trip_with_metadata(tmp_path):
+    net = SemedaEdgeNet(7, channels=(8, 12))
+    path = str(tmp_path / 'sub' / 'net.pth')
+    net.save(path, trained_on='unit test', edge_f1=0.5)
+    assert [p.name for p in (tmp_path / 'sub').iterdir()] == ['net.pth']
+    loaded = SemedaEdgeNet.from_checkpoint(path)
+    assert (loaded.num_classes, loaded.channels) == (7, (8, 12))
+    assert loaded.meta['trained_on'] == 'unit test'
+    assert loaded.meta['edge_f1'] == 0.5
+    assert loaded.meta['version'] == __import__('mmseg_semeda').__version__
+    for k, v in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)
+    # weights_only loading works: the file holds plain values only.
+    torch.load(path, weights_only=True)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match='pretrain_edgenet'):
+        SemedaEdgeNet.from_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+def test_not_an_edge_net_checkpoint(tmp_path):
+    path = tmp_path / 'other.pth'
+    torch.save({'state_dict': {'w': torch.zeros(1)}}, path)
+    with pytest.raises(ValueError, match='not an edge-net checkpoint'):
+        SemedaEdgeNet.from_checkpoint(str(path))
+    junk = tmp_path / 'junk.pth'
+    junk.write_bytes(b'not a torch file')
+    with pytest.raises(ValueError, match='not a readable edge-net'):
+        SemedaEdgeNet.from_checkpoint(str(junk))
+
+
+def test_registered_in_mmseg_models():
+    from mmseg.registry import MODELS
+    net = MODELS.build(dict(type='SemedaEdgeNet', num_classes=5))
+    assert isinstance(net, SemedaEdgeNet)

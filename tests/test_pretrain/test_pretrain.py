@@ -1,0 +1,168 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mmseg_semeda import SemedaEdgeNet, SemedaLoss
+from mmseg_semeda.pretrain import (edge_metrics, pretrain_edge_net,
+                                   voronoi_masks)
+from mmseg_semeda.pretrain.cli import main
+from mmseg_semeda.pretrain.zoo import bundled_checkpoints, default_edge_net
+
+
+def _masks(n=6, size=40, num_classes=5, seed=0, void=None):
+    g = torch.Generator().manual_seed(seed)
+    out = voronoi_masks(n, size, num_classes, g, ignore_index=None)
+    if void is not None:
+        out[:, :3] = void
+    return out.numpy().astype(np.uint8)
+
+
+def _write(folder, masks, palette=False):
+    """Write label maps as 8-bit grayscale or palette PNGs."""
+    os.makedirs(folder, exist_ok=True)
+    for i, m in enumerate(masks):
+        img = Image.fromarray(m)
+        if palette:
+            img = img.convert('P')  # keeps the values as palette indices
+            img.putpalette([v for i in range(256) for v in (i, 255 - i, 7)])
+        img.save(os.path.join(folder, f'{i:03d}.png'))
+
+
+def test_voronoi_masks_are_deterministic_and_varied():
+    a = voronoi_masks(4, 32, 7, torch.Generator().manual_seed(3))
+    b = voronoi_masks(4, 32, 7, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == (4, 32, 32)
+    assert len(torch.unique(a)) > 3
+    assert a.max() <= 255 and a[a != 255].max() < 7
+
+
+def test_pretrained_net_finds_edges_and_is_deterministic():
+    a = pretrain_edge_net(5, iters=150, batch_size=8, crop=48, seed=1)
+    b = pretrain_edge_net(5, iters=150, batch_size=8, crop=48, seed=1)
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k])
+    val = [torch.from_numpy(m).long() for m in _masks(4, 64, 5, seed=9)]
+    m = edge_metrics(a, val, 255)
+    assert m['f1'] > 0.9, m
+    untrained = edge_metrics(SemedaEdgeNet(5), val, 255)
+    assert untrained['f1'] < m['f1']
+
+
+@pytest.mark.parametrize('palette', [False, True])
+def test_tool_end_to_end_on_png_folders(tmp_path, palette):
+    _write(tmp_path / 'train', _masks(8, 40, 5, seed=0, void=9), palette=palette)
+    _write(tmp_path / 'val', _masks(3, 40, 5, seed=1, void=9), palette=palette)
+    out = tmp_path / 'net.pth'
+    meta = main(['--ann-dir', str(tmp_path / 'train'), '--val-dir',
+                 str(tmp_path / 'val'), '--label-map', '9:255', '--iters',
+                 '60', '--crop', '32', '--batch-size', '4', '--quiet',
+                 '--out', str(out)])
+    assert meta['edge_f1'] > 0.5
+    net = SemedaEdgeNet.from_checkpoint(str(out))
+    assert net.num_classes == 5  # inferred: void mapped to 255
+    for key in ('trained_on', 'edge_precision', 'edge_recall', 'edge_f1',
+                'edge_f1_soft', 'seconds', 'ignore_index', 'version'):
+        assert key in net.meta, key
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == '.pth'] == [
+        'net.pth']
+
+
+def test_tool_with_held_out_fraction_16bit_and_reduce_zero_label(tmp_path):
+    folder = tmp_path / 'ann'
+    folder.mkdir()
+    for i, m in enumerate(_masks(10, 32, 4, seed=2)):
+        Image.fromarray(m.astype(np.uint16) + 1).save(folder / f'{i}.png')
+    out = tmp_path / 'n.pth'
+    meta = main(['--ann-dir', str(folder / '*.png'), '--reduce-zero-label',
+                 '--num-classes', '4', '--val-fraction', '0.2', '--iters',
+                 '20', '--crop', '32', '--batch-size', '2', '--quiet',
+                 '--out', str(out)])
+    assert '2 held-out' in meta['val']
+    assert SemedaEdgeNet.from_checkpoint(str(out)).num_classes == 4
+
+
+def test_tool_synthetic(tmp_path, capsys):
+    out = tmp_path / 's.pth'
+    meta = main(['--synthetic', '--num-classes', '3', '--iters', '30',
+                 '--crop', '32', '--batch-size', '4', '--quiet', '--out',
+                 str(out)])
+    assert 'synthetic' in meta['trained_on'] and out.is_file()
+    assert 'F1' in capsys.readouterr().out
+
+
+def test_bad_inputs(tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    out = str(tmp_path / 'x.pth')
+    with pytest.raises(FileNotFoundError, match='no .png label maps'):
+        main(['--ann-dir', str(empty), '--out', out])
+    with pytest.raises(FileNotFoundError, match='no such directory'):
+        main(['--ann-dir', str(tmp_path / 'missing'), '--out', out])
+    # Non-image files are not PNGs: ignored; corrupt PNGs: skipped, counted.
+    mixed = tmp_path / 'mixed'
+    mixed.mkdir()
+    (mixed / 'notes.txt').write_text('hello')
+    (mixed / 'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n garbage')
+    with pytest.raises(ValueError, match='none of the 1 files.*1 skipped'):
+        main(['--ann-dir', str(mixed), '--out', out])
+    _write(mixed, _masks(4, 32, 3, seed=3))
+    meta = main(['--ann-dir', str(mixed), '--num-classes', '3', '--iters',
+                 '5', '--crop', '32', '--batch-size', '2', '--quiet',
+                 '--val-fraction', '0.25', '--out', out])
+    assert meta['edge_f1'] >= 0
+    # RGB colour-coded masks.
+    rgb = tmp_path / 'rgb'
+    rgb.mkdir()
+    Image.fromarray(np.stack([_masks(1, 16)[0] * 40, np.zeros((16, 16),
+                                                              np.uint8),
+                              np.full((16, 16), 200, np.uint8)], -1)).save(
+                                  rgb / 'a.png')
+    with pytest.raises(ValueError, match='RGB colour-coded'):
+        main(['--ann-dir', str(rgb), '--out', out])
+    # Labels >= C.
+    with pytest.raises(ValueError, match=r'outside \[0, 2\)'):
+        main(['--ann-dir', str(mixed), '--num-classes', '2', '--out', out])
+    with pytest.raises(ValueError, match='SRC:DST'):
+        main(['--ann-dir', str(mixed), '--label-map', '11-255', '--out', out])
+    assert not os.path.exists(str(tmp_path / 'x.pth')) or meta
+
+
+def test_bundled_checkpoints_load_with_metadata():
+    bundled = bundled_checkpoints()
+    for c in (11, 19, 21, 150):
+        assert f'edgenet_c{c}_synthetic' in bundled, sorted(bundled)
+    assert 'edgenet_c11_camvid' in bundled
+    for name, path in bundled.items():
+        assert os.path.getsize(path) < 400_000, (name, os.path.getsize(path))
+        net = SemedaEdgeNet.from_checkpoint(path)
+        for key in ('trained_on', 'edge_f1', 'ignore_index', 'version'):
+            assert key in net.meta, (name, key)
+    loss = SemedaLoss(checkpoint='edgenet_c11_camvid')
+    assert loss.num_classes == 11
+
+
+def test_zero_config_uses_the_bundled_net_for_known_counts():
+    net = default_edge_net(21)
+    bundled = SemedaEdgeNet.from_checkpoint(
+        bundled_checkpoints()['edgenet_c21_synthetic'])
+    for k, v in bundled.state_dict().items():
+        assert torch.equal(net.state_dict()[k], v)
+
+
+def test_zero_config_pretrains_once_then_reuses_the_cache(monkeypatch):
+    from mmseg_semeda.pretrain import zoo
+    monkeypatch.setitem(zoo.FALLBACK_SETTINGS, 'iters', 20)
+    loss = SemedaLoss()
+    with pytest.warns(UserWarning, match='pretrain_edgenet.py'):
+        loss(torch.randn(1, 6, 16, 16), torch.randint(0, 6, (1, 16, 16)))
+    calls = []
+    monkeypatch.setattr(zoo, 'pretrain_edge_net',
+                        lambda *a, **k: calls.append(1))
+    again = SemedaLoss()
+    again(torch.randn(1, 6, 16, 16), torch.randint(0, 6, (1, 16, 16)))
+    assert calls == []
+    for k, v in loss.edge_net.state_dict().items():
+        assert torch.equal(again.edge_net.state_dict()[k], v)
