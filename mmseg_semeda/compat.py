@@ -5,11 +5,33 @@ torch >= 2.6 loads checkpoints with ``weights_only=True`` by default. MMEngine
 numpy arrays and scalars, so ``Runner.resume`` fails with an ``UnpicklingError``
 unless the user sets ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``. Instead of turning the
 safe loader off, we allow-list exactly the classes such checkpoints contain.
+
+One of them is ``getattr``: protocol-2 pickles store ``HistoryBuffer.min``
+(kept in the message hub's ``statistics_methods``) as ``getattr(HistoryBuffer,
+'min')``. Allowing the builtin would let a checkpoint reach any attribute, so
+the name ``builtins.getattr`` is mapped to :func:`_restricted_getattr`, which
+only resolves public attributes of the allow-listed classes.
 """
 from __future__ import annotations
 
+import pickle
+from typing import Any
+
 import numpy as np
 import torch
+
+_GETATTR_CLASSES: tuple = ()
+
+
+def _restricted_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` for weights-only unpickling, limited to public attributes
+    of the classes MMEngine checkpoints need (``HistoryBuffer``)."""
+    if obj in _GETATTR_CLASSES and isinstance(name, str) and \
+            not name.startswith('_'):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'weights_only load: getattr({obj!r}, {name!r}) is not allowed '
+        '(mmseg_semeda only allows public attributes of HistoryBuffer)')
 
 
 def _numpy_globals() -> list:
@@ -43,5 +65,8 @@ def register_safe_globals() -> bool:
     if add is None:
         return False
     from mmengine.logging import HistoryBuffer
-    add([HistoryBuffer] + _numpy_globals())
+    global _GETATTR_CLASSES
+    _GETATTR_CLASSES = (HistoryBuffer, )
+    add([HistoryBuffer, (_restricted_getattr, 'builtins.getattr')] +
+        _numpy_globals())
     return True

@@ -38,8 +38,8 @@ def edge_net_file(trained_edge_net, tmp_path_factory):
 def deeplab_model_cfg(num_classes=4, loss_decode=None):
     """A stock DeepLabV3+ R18 model config from ``mmseg::``, pretrained
     weights off, BN, small crop."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(
+    from mmengine.hub import get_config
+    cfg = get_config(
         'mmseg::deeplabv3plus/deeplabv3plus_r18-d8_4xb2-80k_cityscapes-'
         '512x1024.py')
     model = cfg.model.to_dict()

@@ -48,9 +48,9 @@ def _toy_runner(work_dir, max_iters, resume=False):
             self.linear = nn.Linear(2, 1)
 
         def forward(self, inputs, labels, mode='tensor'):
-            out = self.linear(torch.stack(inputs))
+            out = self.linear(inputs)
             if mode == 'loss':
-                return dict(loss=((out - torch.stack(labels))**2).mean())
+                return dict(loss=((out - labels)**2).mean())
             return out
 
     class ToyData(Dataset):
@@ -98,3 +98,26 @@ def test_runner_checkpoint_resumes_under_weights_only(tmp_path, monkeypatch):
     runner.train()
     assert runner.iter == 4
     assert os.path.isfile(tmp_path / 'iter_4.pth')
+
+
+class _Sneaky:
+    """Pickles as getattr(HistoryBuffer, '_statistics_methods')."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return (getattr, (HistoryBuffer, '_statistics_methods'))
+
+
+def test_allowed_getattr_is_restricted(tmp_path):
+    import pickle
+
+    from mmengine.logging import HistoryBuffer
+
+    from mmseg_semeda.compat import _restricted_getattr
+    assert _restricted_getattr(HistoryBuffer, 'min') is HistoryBuffer.min
+    with pytest.raises(pickle.UnpicklingError, match='not allowed'):
+        _restricted_getattr(os, 'system')
+    path = tmp_path / 'sneaky.pth'
+    torch.save({'x': _Sneaky()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='not allowed'):
+        torch.load(path)

@@ -198,7 +198,7 @@ def pretrain_edge_net(num_classes: int,
     net.meta.update(
         iters=iters, batch_size=batch_size, crop=crop, lr=lr,
         soft_prob=soft_prob, seed=seed, ignore_index=ignore_index,
-        final_loss=float(loss), train_seconds=time.perf_counter() - start)
+        final_loss=float(loss.detach()), train_seconds=time.perf_counter() - start)
     return net
 
 
