@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..edges import semantic_edges
 from ..version import __version__
 
 CHECKPOINT_FORMAT = 'mmseg_semeda.SemedaEdgeNet'
@@ -112,26 +113,45 @@ class SemedaEdgeNet(nn.Module):
         Returns:
             list[Tensor]: As :meth:`forward`.
         """
+        return self._from_first(self._first_from_labels(label, ignore_index),
+                                num_layers)
+
+    def _first_from_labels(self, label: Tensor,
+                           ignore_index: Optional[int]) -> Tensor:
+        """``conv1(onehot(label))`` by weight lookups.
+
+        Where the k x k neighbourhood of a pixel holds a single label c (most
+        pixels), the output is ``bias + sum of conv1.weight[:, c]``: one
+        lookup in a precomputed (C + 1, O) table. Only the other pixels, near
+        a label change, sum the k * k per-tap lookups. Ignore pixels map to
+        an all-zero class row.
+        """
         n, h, w = label.shape
         k, pad = self.kernel_size, self.kernel_size // 2
         index = label
         if ignore_index is not None:
-            # Row C of the lookup table is all zeros: "no class".
             index = torch.where(label == ignore_index,
                                 torch.full_like(label, self.num_classes), label)
-        # Replicate padding of the index map, like the convolution's padding.
-        rows = torch.arange(-pad, h + pad, device=label.device).clamp_(0, h - 1)
-        cols = torch.arange(-pad, w + pad, device=label.device).clamp_(0, w - 1)
-        index = index[:, rows][:, :, cols]
-        weight = self.conv1.weight  # (O, C, k, k)
-        table = F.pad(weight, (0, 0, 0, 0, 0, 1))  # (O, C + 1, k, k)
-        table = table.permute(2, 3, 1, 0)  # (k, k, C + 1, O)
-        out = self.conv1.bias.expand(n, h, w, -1)
-        for dy in range(k):
-            for dx in range(k):
-                out = out + F.embedding(index[:, dy:dy + h, dx:dx + w],
-                                        table[dy, dx])
-        return self._from_first(out.permute(0, 3, 1, 2), num_layers)
+        table = F.pad(self.conv1.weight, (0, 0, 0, 0, 0, 1))  # (O, C+1, k, k)
+        uniform = table.sum(dim=(2, 3)).t() + self.conv1.bias  # (C + 1, O)
+        out = F.embedding(index, uniform)  # (N, H, W, O)
+        if pad > 0:
+            mixed = semantic_edges(index)
+            if pad > 1:
+                mixed = F.max_pool2d(mixed[:, None].float(), 2 * pad - 1, 1,
+                                     pad - 1)[:, 0] > 0
+            nn_, yy, xx = mixed.nonzero(as_tuple=True)
+            if nn_.numel():
+                taps = table.permute(2, 3, 1, 0)  # (k, k, C + 1, O)
+                mixed_out = self.conv1.bias.expand(nn_.numel(), -1)
+                for dy in range(k):
+                    ys = (yy + dy - pad).clamp(0, h - 1)
+                    for dx in range(k):
+                        xs = (xx + dx - pad).clamp(0, w - 1)
+                        mixed_out = mixed_out + F.embedding(
+                            index[nn_, ys, xs], taps[dy, dx])
+                out = out.index_put((nn_, yy, xx), mixed_out)
+        return out.permute(0, 3, 1, 2)
 
     def _from_first(self, first: Tensor, num_layers: int) -> List[Tensor]:
         if num_layers not in (1, 2, 3):
@@ -146,7 +166,16 @@ class SemedaEdgeNet(nn.Module):
     def edge_logits(self, probs: Tensor) -> Tensor:
         """Pre-softmax edge scores (N, 2, H, W) of a probability map."""
         self._check_probs(probs)
-        return self.conv3(F.relu(self.conv2(F.relu(self.conv1(probs)))))
+        return self._head(self.conv1(probs))
+
+    def edge_logits_labels(self, label: Tensor,
+                           ignore_index: Optional[int] = 255) -> Tensor:
+        """:meth:`edge_logits` of the one-hot map of ``label`` (N, H, W),
+        computed by lookups as in :meth:`forward_labels`."""
+        return self._head(self._first_from_labels(label, ignore_index))
+
+    def _head(self, first: Tensor) -> Tensor:
+        return self.conv3(F.relu(self.conv2(F.relu(first))))
 
     def predict_edges(self, probs: Tensor) -> Tensor:
         """Edge probability (N, H, W) of a probability map (N, C, H, W)."""

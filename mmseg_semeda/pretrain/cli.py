@@ -11,8 +11,8 @@ from ..version import __version__
 from .annotations import (check_labels, expand_ann_dirs, infer_num_classes,
                           load_label_maps, parse_label_map)
 from .synthetic import voronoi_masks
-from .trainer import (crops_from_maps, edge_metrics, pretrain_edge_net,
-                      split_holdout)
+from .trainer import (crops_from_maps, edge_metrics, mixed_source,
+                      pretrain_edge_net, split_holdout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,17 +38,32 @@ def build_parser() -> argparse.ArgumentParser:
                      'held-out fraction of --ann-dir)')
     src.add_argument('--val-fraction', type=float, default=0.1)
     tr = p.add_argument_group('training')
-    tr.add_argument('--iters', type=int, default=400)
-    tr.add_argument('--crop', type=int, default=96)
-    tr.add_argument('--batch-size', type=int, default=16)
+    tr.add_argument('--iters', type=int, default=1500)
+    tr.add_argument('--crop', type=int, default=64)
+    tr.add_argument('--batch-size', type=int, default=8)
     tr.add_argument('--lr', type=float, default=1e-2)
-    tr.add_argument('--soft-prob', type=float, default=0.5,
+    tr.add_argument('--soft-prob', type=float, default=0.0,
                     help='share of batches fed as soft, noisy one-hot maps')
+    tr.add_argument('--synthetic-share', type=float, default=0.5,
+                    help='with --ann-dir: share of batches of synthetic '
+                    'masks mixed in (more edges and void than real crops)')
     tr.add_argument('--seed', type=int, default=0)
     tr.add_argument('--device', default='cpu')
     p.add_argument('--out', required=True, help='output .pth file')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     return p
+
+
+def _read_val(args, label_map, num_classes):
+    files = expand_ann_dirs(args.val_dir)
+    maps, kept, skipped = load_label_maps(files, label_map,
+                                          args.reduce_zero_label,
+                                          args.ignore_index)
+    if skipped:
+        print(f'skipped {skipped} unreadable validation file(s)')
+    check_labels(maps, kept, num_classes, args.ignore_index)
+    return ([torch.from_numpy(m) for m in maps],
+            f'{len(maps)} label maps from {args.val_dir}')
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -64,11 +79,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
             raise SystemExit('error: --synthetic needs --num-classes')
         num_classes = args.num_classes
         source = None
-        g = torch.Generator().manual_seed(args.seed + 1)
-        val_maps = [voronoi_masks(8, 128, num_classes, g, ign)
-                    for _ in range(8)]
         trained_on = 'synthetic Voronoi masks'
-        val_desc = '64 synthetic masks 128x128 (seed + 1)'
+        if args.val_dir:
+            val_maps, val_desc = _read_val(args, label_map, num_classes)
+        else:
+            g = torch.Generator().manual_seed(args.seed + 1)
+            val_maps = [voronoi_masks(8, 128, num_classes, g, ign)
+                        for _ in range(8)]
+            val_desc = '64 synthetic masks 128x128 (seed + 1)'
     else:
         files = expand_ann_dirs(args.ann_dir)
         maps, kept, skipped = load_label_maps(files, label_map,
@@ -100,8 +118,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
         check_labels(maps, kept, num_classes, ign)
         check_labels(vmaps, vkept, num_classes, ign)
         source = crops_from_maps(maps, args.crop, ign)
+        if args.synthetic_share > 0:
+            source = mixed_source(source, num_classes, args.crop, ign,
+                                  args.synthetic_share)
         val_maps = [torch.from_numpy(m) for m in vmaps]
         trained_on = f'{len(maps)} label maps from {args.ann_dir}'
+        if args.synthetic_share > 0:
+            trained_on += (f' + synthetic Voronoi masks '
+                           f'({args.synthetic_share:.0%} of batches)')
     print(f'pretraining an edge net for {num_classes} classes on '
           f'{trained_on}: {args.iters} iters, batch {args.batch_size}, '
           f'crop {args.crop}, {args.device}')

@@ -26,13 +26,15 @@ def onehot_inputs(labels: Tensor, num_classes: int,
 
 
 def soften(onehot: Tensor, generator: torch.Generator,
-           max_noise: float = 2.0) -> Tensor:
+           max_noise: float = 2.0, min_temp: float = 1.0,
+           max_temp: float = 8.0) -> Tensor:
     """Soft, noisy versions of one-hot maps, like the softmax of a network
     that is not yet sure: ``softmax(t * onehot + noise)`` per image, with a
-    random temperature ``t`` in [1, 8] and noise std in [0, ``max_noise``];
-    all-zero (ignore) vectors stay zero."""
+    random temperature ``t`` in [``min_temp``, ``max_temp``] and noise std in
+    [0, ``max_noise``]; all-zero (ignore) vectors stay zero."""
     n = onehot.shape[0]
-    t = 1 + 7 * torch.rand(n, 1, 1, 1, generator=generator)
+    t = min_temp + (max_temp - min_temp) * torch.rand(
+        n, 1, 1, 1, generator=generator)
     std = max_noise * torch.rand(n, 1, 1, 1, generator=generator)
     noise = torch.randn(onehot.shape, generator=generator) * std
     valid = onehot.sum(dim=1, keepdim=True)
@@ -70,6 +72,20 @@ def synthetic_source(num_classes: int, crop: int,
 
     def sample(batch: int, g: torch.Generator) -> Tensor:
         return voronoi_masks(batch, crop, num_classes, g, ignore_index)
+
+    return sample
+
+
+def mixed_source(source: LabelSource, num_classes: int, crop: int,
+                 ignore_index: Optional[int], share: float) -> LabelSource:
+    """Draw a batch from the synthetic sampler with probability ``share``,
+    else from ``source``."""
+    synthetic = synthetic_source(num_classes, crop, ignore_index)
+
+    def sample(batch: int, g: torch.Generator) -> Tensor:
+        if float(torch.rand(1, generator=g)) < share:
+            return synthetic(batch, g)
+        return source(batch, g)
 
     return sample
 
@@ -129,11 +145,11 @@ def edge_metrics(net: SemedaEdgeNet,
 
 def pretrain_edge_net(num_classes: int,
                       source: Optional[LabelSource] = None,
-                      iters: int = 400,
-                      batch_size: int = 16,
-                      crop: int = 96,
+                      iters: int = 1500,
+                      batch_size: int = 8,
+                      crop: int = 64,
                       lr: float = 1e-2,
-                      soft_prob: float = 0.5,
+                      soft_prob: float = 0.0,
                       ignore_index: Optional[int] = 255,
                       seed: int = 0,
                       device: str = 'cpu',
@@ -141,9 +157,10 @@ def pretrain_edge_net(num_classes: int,
                       progress: bool = False) -> SemedaEdgeNet:
     """Train a :class:`SemedaEdgeNet` to predict semantic edges.
 
-    The input is the one-hot map of a label map (all zeros at ignore pixels);
-    with probability ``soft_prob`` per batch it is softened by :func:`soften`
-    so that the embeddings also respond sensibly to soft predictions. The
+    The input is the one-hot map of a label map (all zeros at ignore pixels),
+    as in the paper; with probability ``soft_prob`` per batch it is softened
+    by :func:`soften` instead (off by default: on CamVid val masks it cost
+    edge F1, 0.958 vs 0.989, see the README). The
     target is :func:`edge_targets`; the loss is a pixel-wise cross-entropy
     that skips ignore pixels. Deterministic for a given seed on the CPU.
 
@@ -152,12 +169,12 @@ def pretrain_edge_net(num_classes: int,
         source (callable, optional): ``source(batch, generator)`` returning
             label maps (B, crop, crop). Defaults to None (random Voronoi
             masks, :func:`synthetic_source`).
-        iters (int): Adam steps. Defaults to 400.
-        batch_size (int): Label maps per step. Defaults to 16.
-        crop (int): Size of the synthetic masks. Defaults to 96.
+        iters (int): Adam steps. Defaults to 1500.
+        batch_size (int): Label maps per step. Defaults to 8.
+        crop (int): Size of the synthetic masks. Defaults to 64.
         lr (float): Adam learning rate (cosine-annealed). Defaults to 1e-2.
         soft_prob (float): Probability that a batch is softened.
-            Defaults to 0.5.
+            Defaults to 0.0.
         ignore_index (int, optional): Ignore label. Defaults to 255.
         seed (int): Seed of weights and data. Defaults to 0.
         device (str): Torch device. Defaults to 'cpu'.
@@ -174,6 +191,8 @@ def pretrain_edge_net(num_classes: int,
     if source is None:
         source = synthetic_source(num_classes, crop, ignore_index)
     net = SemedaEdgeNet(num_classes, channels).to(device)
+    # A one-hot convolution is faster for few classes, lookups for many.
+    lookup = num_classes > 32
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iters)
     bar = None
@@ -182,11 +201,15 @@ def pretrain_edge_net(num_classes: int,
         bar = ProgressBar(iters)
     for _ in range(iters):
         labels = source(batch_size, g)
-        x = onehot_inputs(labels, num_classes, ignore_index)
-        if soft_prob > 0 and bool(torch.rand(1, generator=g) < soft_prob):
-            x = soften(x, g)
         target = edge_targets(labels, ignore_index)
-        logits = net.edge_logits(x.to(device))
+        if soft_prob > 0 and bool(torch.rand(1, generator=g) < soft_prob):
+            x = soften(onehot_inputs(labels, num_classes, ignore_index), g)
+            logits = net.edge_logits(x.to(device))
+        elif lookup:  # the first layer as weight lookups: cheap for any C
+            logits = net.edge_logits_labels(labels.to(device), ignore_index)
+        else:
+            x = onehot_inputs(labels, num_classes, ignore_index)
+            logits = net.edge_logits(x.to(device))
         loss = F.cross_entropy(logits, target.to(device), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,295 @@
+"""Training inside MMSeg: configs, tools/train.py and test.py, MMSeg's own
+train script, resume, DDP on the CPU, and checkpoint compatibility."""
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mmseg_semeda  # noqa: F401
+from mmseg_semeda.apis import test_main, train_main
+from mmseg_semeda.datasets import make_shapes_dataset
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = osp.join(REPO, 'configs', 'semeda')
+CAMVID = os.environ.get('CAMVID_ROOT',
+                        osp.join(REPO, '..', 'shared', 'data', 'camvid'))
+
+
+@pytest.fixture(scope='session')
+def shapes_root(tmp_path_factory):
+    return make_shapes_dataset(str(tmp_path_factory.mktemp('shapes')),
+                               num_train=8, num_val=2, size=64, seed=0)
+
+
+def tiny_config(tmp_path, root, loss='semeda', iters=4, extra=''):
+    """A config file: the demo config shrunk to 64x64 and a few iterations,
+    no dropout, no workers."""
+    losses = {
+        'semeda': "dict(type='SemedaLoss', layer_weights=(2.0, 4.0, 0.0))",
+        'ce': None,
+    }[loss]
+    loss_line = '' if losses is None else f'''
+        loss_decode=[
+            dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+            {losses}],'''
+    text = f'''
+_base_ = ['{CONFIGS}/deeplabv3plus_r18_shapes_cpu_semeda.py']
+model = dict(
+    data_preprocessor=dict(size=(64, 64)),
+    decode_head=dict(dropout_ratio=0.0,{loss_line}),
+    auxiliary_head=dict(dropout_ratio=0.0))
+_loader = dict(num_workers=0, persistent_workers=False,
+               dataset=dict(data_root='{root}'))
+train_dataloader = dict(batch_size=2, **_loader)
+val_dataloader = dict(batch_size=1, **_loader)
+test_dataloader = val_dataloader
+param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0,
+                        end={iters}, by_epoch=False)]
+train_cfg = dict(max_iters={iters}, val_interval={iters})
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2,
+                     max_keep_ckpts=3), visualization=dict(draw=False))
+log_level = 'WARNING'
+{extra}
+'''
+    path = tmp_path / f'tiny_{loss}.py'
+    path.write_text(text)
+    return str(path)
+
+
+LOSS_HOOK = '''
+custom_hooks = [dict(type='RankProbeHook')]
+custom_imports = dict(imports=['mmseg_semeda', 'ddp_probe'],
+                      allow_failed_imports=False)
+'''
+
+
+def _losses(work_dir):
+    files = sorted(glob.glob(osp.join(work_dir, 'rank*.json')))
+    return [json.load(open(f)) for f in files]
+
+
+# ------------------------------------------------------------------ configs
+@pytest.mark.parametrize('name', sorted(
+    osp.basename(p) for p in glob.glob(osp.join(CONFIGS, '*.py'))))
+def test_every_config_builds(name):
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(CONFIGS, name))
+    assert cfg.custom_imports['imports'] == ['mmseg_semeda']
+    model = MODELS.build(cfg.model)
+    losses = [type(m).__name__ for m in model.decode_head.loss_decode] if \
+        isinstance(model.decode_head.loss_decode, torch.nn.ModuleList) else \
+        [type(model.decode_head.loss_decode).__name__]
+    want = ('SobelEdgeLoss' if 'sobel' in name else
+            'CrossEntropyLoss' if name.endswith('_ce.py') else 'SemedaLoss')
+    assert want in losses, losses
+
+
+def test_voc_and_cityscapes_configs_change_only_the_loss():
+    from mmengine.hub import get_config
+    for ours, stock in [
+        ('deeplabv3plus_r101_voc.py',
+         'deeplabv3plus_r101-d8_4xb4-40k_voc12aug-512x512.py'),
+        ('deeplabv3plus_r50_cityscapes.py',
+         'deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'),
+    ]:
+        a = Config.fromfile(osp.join(CONFIGS, ours)).to_dict()
+        b = get_config(f'mmseg::deeplabv3plus/{stock}').to_dict()
+        a.pop('custom_imports')
+        la = a['model']['decode_head'].pop('loss_decode')
+        b['model']['decode_head'].pop('loss_decode')
+        assert a == b
+        assert la[1]['type'] == 'SemedaLoss'
+
+
+# ------------------------------------------------------------------ CamVid
+def test_camvid_dataset_on_generated_files(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from mmseg_semeda.datasets import CamVidDataset
+    for split in ('train', 'val'):
+        os.makedirs(tmp_path / 'images' / split)
+        os.makedirs(tmp_path / 'annotations' / split)
+        for i in range(2):
+            Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(
+                tmp_path / 'images' / split / f'0001TP_{i:06d}.jpg')
+            ann = np.full((12, 16), 3, np.uint8)
+            ann[:, :4] = 11  # void
+            ann[:, 12:] = 10
+            Image.fromarray(ann).save(tmp_path / 'annotations' / split /
+                                      f'0001TP_{i:06d}.png')
+    init_default_scope('mmseg')
+    ds = CamVidDataset(
+        data_root=str(tmp_path),
+        data_prefix=dict(img_path='images/val',
+                         seg_map_path='annotations/val'),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations'),
+                  dict(type='PackSegInputs')])
+    assert len(ds) == 2 and len(ds.metainfo['classes']) == 11
+    seg = ds[0]['data_samples'].gt_sem_seg.data
+    assert set(torch.unique(seg).tolist()) == {3, 10, 255}
+
+
+@pytest.mark.skipif(not osp.isdir(CAMVID), reason='CamVid not present')
+def test_camvid_dataset_on_the_real_data():
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(
+        osp.join(CONFIGS, 'deeplabv3plus_r18_camvid_cpu_semeda.py'))
+    from mmseg.registry import DATASETS
+    for loader, n in (('train_dataloader', 367), ('val_dataloader', 101)):
+        dcfg = cfg[loader]['dataset']
+        dcfg['data_root'] = CAMVID
+        ds = DATASETS.build(dcfg)
+        assert len(ds) == n
+    sample = ds[0]
+    labels = set(torch.unique(sample['data_samples'].gt_sem_seg.data).tolist())
+    assert labels <= set(range(11)) | {255} and 11 not in labels
+
+
+# ------------------------------------------------------------------ training
+def test_train_resume_and_load_into_ce_config(tmp_path, shapes_root,
+                                               monkeypatch):
+    monkeypatch.syspath_prepend(osp.dirname(__file__))
+    cfg = tiny_config(tmp_path, shapes_root, iters=4, extra=LOSS_HOOK)
+    full, part = str(tmp_path / 'full'), str(tmp_path / 'part')
+    train_main([cfg, '--work-dir', full])
+    # interrupted after 2 iterations, then resumed up to 4
+    train_main([cfg, '--work-dir', part, '--cfg-options',
+                'train_cfg.max_iters=2'])
+    first = _losses(part)[0]['losses']
+    train_main([cfg, '--work-dir', part, '--resume'])
+    resumed = first + _losses(part)[0]['losses']
+    straight = _losses(full)[0]['losses']
+    assert len(straight) == len(resumed) == 4
+    for a, b in zip(straight, resumed):
+        assert a.keys() == b.keys() and 'decode.loss_semeda' in a
+        for k in a:
+            assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
+    ckpt = osp.join(full, 'iter_4.pth')
+    state = torch.load(ckpt, map_location='cpu')['state_dict']
+    assert not any('edge' in k for k in state)
+    # The SEMEDA-trained weights load into the plain CE config.
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    ce_cfg = Config.fromfile(tiny_config(tmp_path, shapes_root, loss='ce'))
+    ce_cfg.model.decode_head.loss_decode = dict(type='CrossEntropyLoss')
+    model = MODELS.build(ce_cfg.model)
+    load_checkpoint(model, ckpt, strict=True)
+    # and tools/test.py evaluates it with the config's metrics
+    metrics = test_main([tiny_config(tmp_path, shapes_root, loss='ce'), ckpt,
+                         '--work-dir', str(tmp_path / 'test')])
+    assert {'mIoU', 'mIoU_band_w3', 'mBF'} <= set(metrics)
+
+
+def test_amp_flag_on_a_cpu_machine_is_a_clear_error(tmp_path, shapes_root):
+    if torch.cuda.is_available():
+        pytest.skip('CUDA present: --amp is supported')
+    with pytest.raises(RuntimeError, match='--amp needs a CUDA device'):
+        train_main([tiny_config(tmp_path, shapes_root), '--amp',
+                    '--work-dir', str(tmp_path / 'amp')])
+
+
+def test_bf16_autocast_training_step(tmp_path, shapes_root):
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(tiny_config(tmp_path, shapes_root))
+    cfg.work_dir = str(tmp_path / 'bf16')
+    runner = Runner.from_cfg(cfg)
+    batch = next(iter(runner.train_dataloader))
+    model = runner.model
+    data = model.data_preprocessor(batch, True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = model.loss(data['inputs'], data['data_samples'])
+    assert losses['decode.loss_semeda'].dtype == torch.float32
+    assert all(torch.isfinite(v) for k, v in losses.items() if 'loss' in k)
+
+
+def _run(cmd, cwd, env_extra=None, timeout=600):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [REPO, osp.dirname(__file__),
+         os.environ.get('PYTHONPATH', '')]))
+    env.update(env_extra or {})
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_mmseg_own_train_script_runs_a_users_config(tmp_path, shapes_root):
+    """A stock-style config with only custom_imports and SemedaLoss added,
+    trained by the train.py shipped in MMSeg's wheel."""
+    import mmseg
+    script = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
+                      'train.py')
+    cfg = tmp_path / 'user_config.py'
+    cfg.write_text(f'''
+_base_ = [
+    'mmseg::_base_/models/deeplabv3plus_r50-d8.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py',
+]
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    pretrained=None,
+    data_preprocessor=dict(size=(64, 64)),
+    backbone=dict(depth=18, norm_cfg=norm_cfg),
+    decode_head=dict(c1_in_channels=64, c1_channels=12, in_channels=512,
+                     channels=32, num_classes=6, norm_cfg=norm_cfg,
+                     loss_decode=[
+                         dict(type='CrossEntropyLoss', loss_weight=1.0),
+                         dict(type='SemedaLoss'),  # added
+                     ]),
+    auxiliary_head=dict(in_channels=256, channels=16, num_classes=6,
+                        norm_cfg=norm_cfg))
+_data = dict(
+    type='BaseSegDataset', data_root='{shapes_root}',
+    img_suffix='.png', seg_map_suffix='.png',
+    metainfo=dict(classes=('a', 'b', 'c', 'd', 'e', 'f')),
+    pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+              dict(type='PackSegInputs')])
+train_dataloader = dict(
+    batch_size=2, num_workers=0,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(data_prefix=dict(img_path='images/train',
+                                  seg_map_path='annotations/train'), **_data))
+train_cfg = dict(max_iters=2, val_interval=100)
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+default_hooks = dict(checkpoint=dict(interval=2))
+custom_imports = dict(imports=['mmseg_semeda'],
+                      allow_failed_imports=False)  # added
+''')
+    proc = _run([sys.executable, script, str(cfg), '--work-dir',
+                 str(tmp_path / 'wd')], cwd=str(tmp_path))
+    log = proc.stdout + proc.stderr
+    assert 'decode.loss_semeda' in log, log[-2000:]
+    assert osp.isfile(tmp_path / 'wd' / 'iter_2.pth')
+
+
+def test_ddp_two_cpu_processes_with_torchrun(tmp_path, shapes_root):
+    cfg = tiny_config(tmp_path, shapes_root, iters=3, extra=LOSS_HOOK)
+    work = str(tmp_path / 'ddp')
+    _run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
+          '2', '--master_port', '29517', osp.join(REPO, 'tools', 'train.py'),
+          cfg, '--launcher', 'pytorch', '--work-dir', work],
+         cwd=REPO, env_extra={'OMP_NUM_THREADS': '1'})
+    ranks = _losses(work)
+    assert len(ranks) == 2 and all(r['world_size'] == 2 for r in ranks)
+    assert ranks[0]['checksum'] == ranks[1]['checksum']
+    assert ranks[0]['edge_net_sum'] == ranks[1]['edge_net_sum']
+    for r in ranks:
+        assert len(r['losses']) == 3
+        assert all(torch.isfinite(torch.tensor(v)) for step in r['losses']
+                   for v in step.values())
+    # each rank saw its own half of the data: losses differ between ranks
+    assert ranks[0]['losses'][0] != ranks[1]['losses'][0]
