@@ -264,8 +264,9 @@ train_dataloader = dict(
 train_cfg = dict(max_iters=2, val_interval=100)
 val_dataloader = None
 val_cfg = None
+test_cfg = None
 val_evaluator = None
-default_hooks = dict(checkpoint=dict(interval=2))
+default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
 custom_imports = dict(imports=['mmseg_semeda'],
                       allow_failed_imports=False)  # added
 ''')
