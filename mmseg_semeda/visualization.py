@@ -1,12 +1,11 @@
 """Side-by-side pictures of image, ground truth and prediction."""
 from __future__ import annotations
 
-import os
-import os.path as osp
-import tempfile
 from typing import List, Sequence
 
 import numpy as np
+
+from .fileio import atomic_write
 
 
 def colorize(label: np.ndarray, palette: Sequence[Sequence[int]],
@@ -21,17 +20,8 @@ def colorize(label: np.ndarray, palette: Sequence[Sequence[int]],
 def save_rgb(image: np.ndarray, path: str) -> str:
     """Write an RGB uint8 array as PNG atomically (temporary file, rename)."""
     from PIL import Image
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.png', dir=folder)
-    os.close(fd)
-    try:
-        Image.fromarray(image).save(tmp, format='PNG')
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_write(
+        path, lambda tmp: Image.fromarray(image).save(tmp, format='PNG'))
 
 
 def panel_grid(rows: List[List[np.ndarray]], gap: int = 4) -> np.ndarray:

@@ -41,6 +41,9 @@ def test_parser() -> argparse.ArgumentParser:
     p.add_argument('checkpoint', help='checkpoint file')
     p.add_argument('--out', help='folder to save the predicted label maps')
     p.add_argument('--show-dir', help='folder to save painted predictions')
+    p.add_argument('--metrics-out',
+                   help='write the metrics to this JSON file (for '
+                   'tools/analyze_boundaries.py)')
     _common_args(p)
     return p
 
@@ -133,9 +136,24 @@ def test_main(argv: Optional[List[str]] = None) -> dict:
             vis['draw'] = True
             vis['interval'] = 1
             cfg.visualizer['save_dir'] = args.show_dir
-    if args.out:
-        cfg.test_evaluator['output_dir'] = args.out
-        cfg.test_evaluator['keep_results'] = True
+    if args.out:  # predictions as PNGs, written by MMSeg's IoUMetric
+        evaluators = cfg.test_evaluator if isinstance(
+            cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+        for ev in evaluators:
+            if ev.get('type') == 'IoUMetric':
+                ev['output_dir'] = args.out
+                ev['keep_results'] = True
     setup_cpu_distributed(cfg)
     runner = _build_runner(cfg)
-    return runner.test()
+    metrics = runner.test()
+    if args.metrics_out:
+        import json
+
+        from ..fileio import atomic_write
+
+        def write(tmp):
+            with open(tmp, 'w') as f:
+                json.dump(dict(config=args.config, checkpoint=args.checkpoint,
+                               metrics=metrics), f, indent=2)
+        atomic_write(args.metrics_out, write)
+    return metrics

@@ -1,9 +1,7 @@
 """The SEMEDA edge network: a tiny CNN from class probabilities to edges."""
 from __future__ import annotations
 
-import os
 import os.path as osp
-import tempfile
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
@@ -13,6 +11,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..edges import semantic_edges
+from ..fileio import atomic_write
 from ..version import __version__
 
 CHECKPOINT_FORMAT = 'mmseg_semeda.SemedaEdgeNet'
@@ -204,17 +203,7 @@ class SemedaEdgeNet(nn.Module):
             state_dict={k: v.detach().cpu().clone()
                         for k, v in self.state_dict().items()},
         )
-        folder = osp.dirname(osp.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write(path, lambda tmp: torch.save(payload, tmp))
         return path
 
     @classmethod

@@ -44,5 +44,9 @@ val_dataloader = dict(
         data_prefix=dict(img_path='images/val', seg_map_path='annotations/val'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+val_evaluator = [
+    dict(type='IoUMetric', iou_metrics=['mIoU']),
+    dict(type='TrimapIoUMetric', widths=(1, 3, 5, 10)),
+    dict(type='BoundaryFScoreMetric', tolerance=2),
+]
 test_evaluator = val_evaluator
