@@ -5,7 +5,7 @@ _base_ = [
     '../_base_/datasets/shapes.py', '../_base_/schedules/cpu_1k.py'
 ]
 model = dict(
-    data_preprocessor=dict(size=(128, 128)),
+    data_preprocessor=dict(size=(96, 96)),
     decode_head=dict(
         num_classes=6,
         loss_decode=[
@@ -14,8 +14,8 @@ model = dict(
         ]),
     auxiliary_head=dict(num_classes=6))
 param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=300,
+    dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0, end=400,
          by_epoch=False)
 ]
-train_cfg = dict(max_iters=300, val_interval=300)
-default_hooks = dict(logger=dict(interval=25), checkpoint=dict(interval=300))
+train_cfg = dict(max_iters=400, val_interval=400)
+default_hooks = dict(logger=dict(interval=25), checkpoint=dict(interval=400))

@@ -21,7 +21,7 @@ def demo_parser() -> argparse.ArgumentParser:
                    'generated textured shapes')
     p.add_argument('--work-dir', default='work_dirs/demo')
     p.add_argument('--iters', type=int, default=None,
-                   help='training iterations (default: 300)')
+                   help='training iterations (default: 400)')
     p.add_argument('--num-pictures', type=int, default=3)
     return p
 
@@ -60,7 +60,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     from ..visualization import save_rgb
     args = demo_parser().parse_args(argv)
     start = time.perf_counter()
-    iters = args.iters or 300
+    iters = args.iters or 400
     if args.data_root:
         cfg = Config.fromfile(
             osp.join(CONFIG_DIR, 'deeplabv3plus_r18_camvid_cpu_semeda.py'))

@@ -19,8 +19,9 @@ SHAPE_PALETTE = [[40, 40, 40], [220, 60, 60], [60, 180, 75], [255, 225, 25],
 class ShapesDataset(BaseSegDataset):
     """Textured shapes on a textured background, written by
     :func:`make_shapes_dataset` (layout ``images/<split>/*.png`` and
-    ``annotations/<split>/*.png``, labels 0-5). Each class has a shape and a
-    texture of its own, with random colours, so a network must use both."""
+    ``annotations/<split>/*.png``, labels 0-5). Each class has a shape, a
+    texture and a (jittered) colour of its own; shapes overlap and thin bars
+    cross them, so boundaries matter."""
     METAINFO = dict(classes=SHAPE_CLASSES, palette=SHAPE_PALETTE)
 
     def __init__(self, img_suffix: str = '.png', seg_map_suffix: str = '.png',
@@ -29,10 +30,16 @@ class ShapesDataset(BaseSegDataset):
                          **kwargs)
 
 
+_BASE_COLOURS = [(0.45, 0.45, 0.5), (0.85, 0.3, 0.3), (0.3, 0.75, 0.35),
+                 (0.9, 0.85, 0.2), (0.25, 0.45, 0.9), (0.95, 0.55, 0.2)]
+
+
 def _texture(rng: np.random.Generator, kind: int, size: int) -> np.ndarray:
     """An RGB texture (size, size, 3) in [0, 1] for class ``kind``."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    base = rng.uniform(0.2, 0.9, 3)
+    # A colour of the class's own, jittered, so colour and texture both help.
+    base = np.clip(np.asarray(_BASE_COLOURS[kind]) + rng.uniform(
+        -0.12, 0.12, 3), 0.05, 1.0)
     if kind == 0:  # background: low-frequency blotches
         f = rng.uniform(0.02, 0.06)
         pattern = 0.5 + 0.5 * np.sin(f * xx + 3 * np.sin(f * yy))
@@ -52,7 +59,7 @@ def _texture(rng: np.random.Generator, kind: int, size: int) -> np.ndarray:
 
 
 def make_scene(rng: np.random.Generator,
-               size: int = 128) -> Tuple[np.ndarray, np.ndarray]:
+               size: int = 96) -> Tuple[np.ndarray, np.ndarray]:
     """One scene: an RGB uint8 image (size, size, 3) and its labels."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     label = np.zeros((size, size), np.uint8)
@@ -87,7 +94,7 @@ def make_scene(rng: np.random.Generator,
 def make_shapes_dataset(root: str,
                         num_train: int = 160,
                         num_val: int = 40,
-                        size: int = 128,
+                        size: int = 96,
                         seed: int = 0) -> str:
     """Write the scenes under ``root`` (skipped if already complete).
 

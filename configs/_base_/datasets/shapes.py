@@ -2,7 +2,7 @@
 # mmseg_semeda.datasets.make_shapes_dataset: the demo's data set.
 dataset_type = 'ShapesDataset'
 data_root = 'work_dirs/demo/data'
-crop_size = (128, 128)
+crop_size = (96, 96)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
@@ -15,7 +15,7 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
-    batch_size=8,
+    batch_size=4,
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
