@@ -154,6 +154,7 @@ def test_main(argv: Optional[List[str]] = None) -> dict:
         def write(tmp):
             with open(tmp, 'w') as f:
                 json.dump(dict(config=args.config, checkpoint=args.checkpoint,
-                               metrics=metrics), f, indent=2)
+                               metrics={k: float(v) for k, v in
+                                        metrics.items()}), f, indent=2)
         atomic_write(args.metrics_out, write)
     return metrics

@@ -196,9 +196,25 @@ def test_train_resume_and_load_into_ce_config(tmp_path, shapes_root,
     model = MODELS.build(ce_cfg.model)
     load_checkpoint(model, ckpt, strict=True)
     # and tools/test.py evaluates it with the config's metrics
+    metrics_file = str(tmp_path / 'metrics.json')
     metrics = run_test_tool([tiny_config(tmp_path, shapes_root, loss='ce'), ckpt,
-                         '--work-dir', str(tmp_path / 'test')])
+                         '--work-dir', str(tmp_path / 'test'),
+                         '--metrics-out', metrics_file])
     assert {'mIoU', 'mIoU_band_w3', 'mBF'} <= set(metrics)
+    # The boundary analysis and the visualisation tools on that checkpoint.
+    from mmseg_semeda.apis import analyze, visualize
+    plot = str(tmp_path / 'trimap.png')
+    table = analyze.main([f'CE={metrics_file}', f'SEMEDA={metrics_file}',
+                          '--out', plot])
+    assert 'band w3' in table and table.count('| SEMEDA |') == 1
+    assert os.path.getsize(plot) > 10_000
+    pngs = visualize.main([cfg, ckpt, '--num', '2', '--out-dir',
+                           str(tmp_path / 'vis')])
+    assert len(pngs) == 2 and all(os.path.getsize(p) > 10_000 for p in pngs)
+    with pytest.raises(ValueError, match='mIoU_band_w'):
+        bad = tmp_path / 'bad.json'
+        bad.write_text('{"mIoU": 1.0}')
+        analyze.load_metrics(str(bad))
 
 
 def test_amp_flag_on_a_cpu_machine_is_a_clear_error(tmp_path, shapes_root):
