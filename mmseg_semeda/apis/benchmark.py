@@ -94,23 +94,33 @@ def _timed(fn: Callable[[], None], device: str) -> float:
     return time.perf_counter() - t
 
 
-def _cpu_peak_mb(fn: Callable[[], None]) -> float:
-    """Peak RSS (MB) of a forked child that runs ``fn`` once: the parent's
-    resident memory plus what the step allocates."""
-    import multiprocessing as mp
+def _cpu_peak_mb(argv: List[str], variant: str) -> float:
+    """Peak RSS (MB) of a fresh Python process that builds the ``variant``
+    model and runs two training steps (a subprocess: the peak RSS of this
+    process cannot be attributed to one variant)."""
+    import subprocess
+    import sys
+    cmd = [sys.executable, '-m', 'mmseg_semeda.apis.benchmark'] + argv + [
+        '--memory-probe', variant]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _memory_probe(args) -> None:
     import resource
-    ctx = mp.get_context('fork')
-    q = ctx.Queue()
-
-    def child():
-        fn()
-        q.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-    p = ctx.Process(target=child)
-    p.start()
-    value = q.get()
-    p.join()
-    return value
+    v = args.memory_probe
+    model = build_model(args.backbone, args.num_classes, v, args.crop)
+    model.train()
+    inputs, samples = make_batch(args.num_classes, args.batch, args.crop,
+                                 'cpu')
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    for _ in range(2):
+        losses = model.loss(inputs, samples)
+        total = sum(val for k, val in losses.items() if 'loss' in k)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def train_step_benchmark(args) -> Dict[str, float]:
@@ -159,7 +169,7 @@ def train_step_benchmark(args) -> Dict[str, float]:
             _sync(device)
             out[f'{v}_peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
         else:
-            out[f'{v}_peak_mb'] = _cpu_peak_mb(steps[v])
+            out[f'{v}_peak_mb'] = _cpu_peak_mb(args.argv, v)
     for v in args.variants:
         if v != 'ce':
             out[f'{v}_ratio'] = out[f'{v}_step_s'] / out['ce_step_s']
@@ -185,7 +195,7 @@ def loss_only_benchmark(args) -> Dict[str, float]:
 
             def run(v=v):
                 logits.grad = None
-                fns[v](logits, target).backward()
+                fns[v](logits, target, ignore_index=255).backward()
 
             t = _timed(run, device)
             if i >= args.warmup:
@@ -216,7 +226,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
                    choices=sorted(LOSSES))
     p.add_argument('--skip-train-step', action='store_true')
     p.add_argument('--json', default=None, help='write the results here')
+    p.add_argument('--memory-probe', default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.memory_probe:
+        return _memory_probe(args)
+    args.argv = [
+        '--backbone', args.backbone, '--crop', str(args.crop), '--batch',
+        str(args.batch), '--num-classes', str(args.num_classes)]
     if 'ce' not in args.variants:
         args.variants = ['ce'] + args.variants
     result = dict(
@@ -240,3 +256,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
         atomic_write(args.json, write)
     return result
+
+
+if __name__ == '__main__':
+    main()
