@@ -7,10 +7,14 @@ allow_failed_imports=False)``.
 from .compat import register_safe_globals
 from .datasets import CamVidDataset, ShapesDataset
 from .edges import semantic_edges
-from .evaluation import (BoundaryFScoreMetric, EMeasureMetric,
-                         TrimapIoUMetric)
-from .models import (SemedaEdgeNet, SemedaLoss, SobelEdgeLoss, semeda_loss,
-                     sobel_edge_loss)
+from .evaluation import BoundaryFScoreMetric, EMeasureMetric, TrimapIoUMetric
+from .models import (
+                         SemedaEdgeNet,
+                         SemedaLoss,
+                         SobelEdgeLoss,
+                         semeda_loss,
+                         sobel_edge_loss,
+)
 from .version import __version__
 
 register_safe_globals()

@@ -5,10 +5,10 @@ import os
 import pytest
 import torch
 import torch.nn as nn
+from conftest import deeplab_model_cfg, fake_batch
 from torch.utils.data import Dataset
 
 import mmseg_semeda
-from conftest import deeplab_model_cfg, fake_batch
 
 
 def test_imports_and_registries():

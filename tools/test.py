@@ -1,6 +1,6 @@
 """Evaluate a checkpoint (MMSeg's tools/test.py flags).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]
+python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]
 """
 from mmseg_semeda.apis import test_main
 

@@ -1,6 +1,6 @@
 """Train a segmentor (MMSeg's tools/train.py flags; CPU DDP supported).
 
-    python tools/train.py configs/semeda/deeplabv3plus_r101_voc.py
+python tools/train.py configs/semeda/deeplabv3plus_r101_voc.py
 """
 from mmseg_semeda.apis import train_main
 

@@ -88,6 +88,7 @@ def markdown_table(results: Dict[str, Dict[str, float]]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> str:
+    """Run the tool; returns the Markdown table."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('results', nargs='+', metavar='NAME=METRICS.json',
                    help='two or more results, e.g. CE=ce.json SEMEDA=s.json')

@@ -15,6 +15,7 @@ CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(
 
 
 def demo_parser() -> argparse.ArgumentParser:
+    """Arguments of the demo."""
     p = argparse.ArgumentParser(description='SEMEDA demo on the CPU')
     p.add_argument('--data-root', default=None,
                    help='CamVid root (images/, annotations/); default: '
@@ -52,9 +53,10 @@ def _predict_panel(runner, num: int) -> np.ndarray:
 
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the demo; returns the validation metrics."""
-    import mmseg_semeda  # noqa: F401
     from mmengine.config import Config
     from mmengine.runner import Runner
+
+    import mmseg_semeda  # noqa: F401
 
     from ..datasets import make_shapes_dataset
     from ..visualization import save_rgb

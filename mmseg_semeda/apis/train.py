@@ -25,6 +25,7 @@ def _common_args(p: argparse.ArgumentParser) -> None:
 
 
 def train_parser() -> argparse.ArgumentParser:
+    """MMSeg's tools/train.py arguments."""
     p = argparse.ArgumentParser(description='Train a segmentor')
     p.add_argument('config', help='train config file path')
     p.add_argument('--resume', action='store_true', default=False,
@@ -36,6 +37,7 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def test_parser() -> argparse.ArgumentParser:
+    """MMSeg's tools/test.py arguments, plus --metrics-out."""
     p = argparse.ArgumentParser(description='Test (evaluate) a segmentor')
     p.add_argument('config', help='test config file path')
     p.add_argument('checkpoint', help='checkpoint file')

@@ -82,11 +82,12 @@ def draw_sample(image: np.ndarray, gt: np.ndarray, logits: torch.Tensor,
 
 def main(argv: Optional[List[str]] = None) -> List[str]:
     """Run the tool; returns the PNG paths."""
-    import mmseg_semeda  # noqa: F401
     from mmengine.config import Config, DictAction
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmseg.registry import DATASETS, MODELS
+
+    import mmseg_semeda  # noqa: F401
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('config')
     p.add_argument('checkpoint')

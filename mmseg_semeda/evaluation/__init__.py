@@ -1,5 +1,9 @@
-from .functional import (boundary_bands, boundary_f_stats, e_measure,
-                         trimap_stats)
+from .functional import (
+                         boundary_bands,
+                         boundary_f_stats,
+                         e_measure,
+                         trimap_stats,
+)
 from .metrics import BoundaryFScoreMetric, EMeasureMetric, TrimapIoUMetric
 
 __all__ = [

@@ -1,9 +1,17 @@
-from .annotations import (expand_ann_dirs, infer_num_classes, load_label_maps,
-                          read_label_map)
+from .annotations import (
+                          expand_ann_dirs,
+                          infer_num_classes,
+                          load_label_maps,
+                          read_label_map,
+)
 from .synthetic import voronoi_masks
 from .trainer import edge_metrics, onehot_inputs, pretrain_edge_net, soften
-from .zoo import (bundled_checkpoints, cache_dir, default_edge_net,
-                  resolve_checkpoint)
+from .zoo import (
+                          bundled_checkpoints,
+                          cache_dir,
+                          default_edge_net,
+                          resolve_checkpoint,
+)
 
 __all__ = [
     'expand_ann_dirs', 'infer_num_classes', 'load_label_maps',

@@ -8,14 +8,25 @@ from typing import List, Optional
 import torch
 
 from ..version import __version__
-from .annotations import (check_labels, expand_ann_dirs, infer_num_classes,
-                          load_label_maps, parse_label_map)
+from .annotations import (
+    check_labels,
+    expand_ann_dirs,
+    infer_num_classes,
+    load_label_maps,
+    parse_label_map,
+)
 from .synthetic import voronoi_masks
-from .trainer import (crops_from_maps, edge_metrics, mixed_source,
-                      pretrain_edge_net, split_holdout)
+from .trainer import (
+    crops_from_maps,
+    edge_metrics,
+    mixed_source,
+    pretrain_edge_net,
+    split_holdout,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Arguments of tools/pretrain_edgenet.py."""
     p = argparse.ArgumentParser(
         description='Pretrain a SEMEDA edge net on label-map PNGs (or on '
         'synthetic masks) and save it for SemedaLoss(checkpoint=...).')

@@ -37,7 +37,7 @@ def voronoi_masks(batch: int,
     Returns:
         Tensor: Long label maps (batch, size, size).
     """
-    g, b, p = generator, batch, size * size
+    g, b = generator, batch
     ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32),
                             torch.arange(size, dtype=torch.float32),
                             indexing='ij')

@@ -13,8 +13,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmseg_semeda  # noqa: F401
-from mmseg_semeda.apis import train_main
 from mmseg_semeda.apis import test_main as run_test_tool
+from mmseg_semeda.apis import train_main
 from mmseg_semeda.datasets import make_shapes_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

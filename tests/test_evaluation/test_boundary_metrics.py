@@ -2,9 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from mmseg_semeda.evaluation import (BoundaryFScoreMetric, EMeasureMetric,
-                                     TrimapIoUMetric, boundary_bands,
-                                     boundary_f_stats, e_measure)
+from mmseg_semeda.evaluation import (
+    BoundaryFScoreMetric,
+    EMeasureMetric,
+    TrimapIoUMetric,
+    boundary_bands,
+    boundary_f_stats,
+    e_measure,
+)
 
 
 def _sample(pred, label):

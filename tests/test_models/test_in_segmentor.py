@@ -1,9 +1,8 @@
 """SemedaLoss and SobelEdgeLoss inside a stock DeepLabV3+ decode head."""
 import pytest
 import torch
-from mmengine.registry import init_default_scope
-
 from conftest import deeplab_model_cfg, fake_batch
+from mmengine.registry import init_default_scope
 
 
 @pytest.fixture(autouse=True)

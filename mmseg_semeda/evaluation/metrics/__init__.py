@@ -1,4 +1,7 @@
-from .boundary_metrics import (BoundaryFScoreMetric, EMeasureMetric,
-                               TrimapIoUMetric)
+from .boundary_metrics import (
+                               BoundaryFScoreMetric,
+                               EMeasureMetric,
+                               TrimapIoUMetric,
+)
 
 __all__ = ['TrimapIoUMetric', 'BoundaryFScoreMetric', 'EMeasureMetric']

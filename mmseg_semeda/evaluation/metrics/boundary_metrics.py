@@ -13,8 +13,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmseg.registry import METRICS
 
-from ..functional import (boundary_f_stats, e_measure, f_scores,
-                          trimap_stats)
+from ..functional import boundary_f_stats, e_measure, f_scores, trimap_stats
 
 
 class _SegMetric(BaseMetric):
@@ -76,12 +75,14 @@ class TrimapIoUMetric(_SegMetric):
         self.widths = widths
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Keep this batch's per-image counts."""
         for pred, label in self._pairs(data_samples):
             self.results.append(
                 trimap_stats(pred, label, self.num_classes, self.widths,
                              self.ignore_index).numpy())
 
     def compute_metrics(self, results: List[np.ndarray]) -> Dict[str, float]:
+        """Reduce the per-image counts to the metrics."""
         total = np.sum(results, axis=0)  # (W, 2, 3, C)
         inter, area_p, area_t = total[:, :, 0], total[:, :, 1], total[:, :, 2]
         union = area_p + area_t - inter
@@ -127,12 +128,14 @@ class BoundaryFScoreMetric(_SegMetric):
         self.tolerance = int(tolerance)
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Keep this batch's per-image counts."""
         for pred, label in self._pairs(data_samples):
             self.results.append(
                 boundary_f_stats(pred, label, self.num_classes,
                                  self.tolerance, self.ignore_index).numpy())
 
     def compute_metrics(self, results: List[np.ndarray]) -> Dict[str, float]:
+        """Reduce the per-image counts to the metrics."""
         stats = torch.from_numpy(np.stack(results))  # (I, C, 4)
         f = f_scores(stats).numpy()
         mp, npred, mg, ngt = stats.unbind(-1)
@@ -162,12 +165,14 @@ class EMeasureMetric(_SegMetric):
     """
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Keep this batch's per-image counts."""
         for pred, label in self._pairs(data_samples):
             self.results.append(
                 e_measure(pred, label, self.num_classes,
                           self.ignore_index).numpy())
 
     def compute_metrics(self, results: List[np.ndarray]) -> Dict[str, float]:
+        """Reduce the per-image counts to the metrics."""
         with np.errstate(invalid='ignore'):
             import warnings
             with warnings.catch_warnings():

@@ -212,6 +212,7 @@ class SemedaLoss(nn.Module):
         return self._loss_name
 
     def extra_repr(self) -> str:
+        """Settings shown by ``print(model)``."""
         return (f'layer_weights={self.layer_weights}, '
                 f'loss_weight={self.loss_weight}, '
                 f'checkpoint={self.checkpoint!r}')
