@@ -18,7 +18,7 @@ DATA ?=
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean-venv
+.PHONY: install demo test lint clean-venv
 
 $(STAMP): requirements/stack.txt requirements/constraints.txt requirements/tests.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ demo: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lint: install
+	$(VENV)/bin/ruff check mmseg_semeda tools tests configs
 
 clean-venv:
 	rm -rf $(VENV)
