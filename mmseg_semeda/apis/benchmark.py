@@ -106,8 +106,22 @@ def _cpu_peak_mb(argv: List[str], variant: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def _memory_probe(args) -> None:
+def _peak_rss_mb() -> float:
+    """This process's peak RSS in MB: VmHWM of /proc/self/status, which
+    starts afresh at exec (ru_maxrss would carry the parent's peak over a
+    fork + exec), else ru_maxrss."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _memory_probe(args) -> None:
     v = args.memory_probe
     model = build_model(args.backbone, args.num_classes, v, args.crop)
     model.train()
@@ -120,7 +134,7 @@ def _memory_probe(args) -> None:
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(_peak_rss_mb())
 
 
 def train_step_benchmark(args) -> Dict[str, float]:
