@@ -9,7 +9,8 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..edge_net import SemedaEdgeNet
-from .utils import check_seg_inputs, masked_inputs, reduce_masked
+from .utils import (check_loss_settings, check_seg_inputs, masked_inputs,
+                    reduce_masked)
 
 
 def semeda_loss(pred: Tensor,
@@ -127,12 +128,7 @@ class SemedaLoss(nn.Module):
                  loss_name: str = 'loss_semeda',
                  check_labels: bool = True) -> None:
         super().__init__()
-        if not loss_name.startswith('loss_'):
-            raise ValueError(
-                f"loss_name must start with 'loss_', got {loss_name!r}")
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError("reduction must be 'none', 'mean' or 'sum', "
-                             f'got {reduction!r}')
+        check_loss_settings(loss_name, reduction)
         self.num_classes = num_classes
         self.checkpoint = checkpoint
         self.layer_weights = tuple(float(w) for w in layer_weights)

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .utils import check_seg_inputs, masked_inputs, reduce_masked
+from .utils import (check_loss_settings, check_seg_inputs, masked_inputs,
+                    reduce_masked)
 
 _SOBEL_X = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]])
 
@@ -93,9 +94,7 @@ class SobelEdgeLoss(nn.Module):
                  loss_name: str = 'loss_sobel',
                  check_labels: bool = True) -> None:
         super().__init__()
-        if not loss_name.startswith('loss_'):
-            raise ValueError(
-                f"loss_name must start with 'loss_', got {loss_name!r}")
+        check_loss_settings(loss_name, reduction)
         self.loss_weight = loss_weight
         self.reduction = reduction
         self.check_labels = check_labels

@@ -72,3 +72,14 @@ def reduce_masked(loss: Tensor, valid: Tensor, weight: Optional[Tensor],
     if weight is not None:
         valid = valid * weight.float()
     return weight_reduce_loss(loss, valid, reduction, avg_factor)
+
+
+def check_loss_settings(loss_name: str, reduction: str) -> None:
+    """Raise a ValueError for a ``loss_name`` MMEngine would not sum (it
+    must start with ``loss_``) or an unknown ``reduction``."""
+    if not isinstance(loss_name, str) or not loss_name.startswith('loss_'):
+        raise ValueError(
+            f"loss_name must start with 'loss_', got {loss_name!r}")
+    if reduction not in ('none', 'mean', 'sum'):
+        raise ValueError("reduction must be 'none', 'mean' or 'sum', "
+                         f'got {reduction!r}')
