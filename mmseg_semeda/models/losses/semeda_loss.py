@@ -9,8 +9,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..edge_net import SemedaEdgeNet
-from .utils import (check_loss_settings, check_seg_inputs, masked_inputs,
-                    reduce_masked)
+from .utils import check_loss_settings, check_seg_inputs, masked_inputs, reduce_masked
 
 
 def semeda_loss(pred: Tensor,

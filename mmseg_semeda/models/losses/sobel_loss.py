@@ -9,8 +9,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .utils import (check_loss_settings, check_seg_inputs, masked_inputs,
-                    reduce_masked)
+from .utils import check_loss_settings, check_seg_inputs, masked_inputs, reduce_masked
 
 _SOBEL_X = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]])
 
