@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import mmseg_semeda  # noqa: F401  (registers the modules)
-from mmseg_semeda.utils import sync_bn_to_bn
 
 CAMVID = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
                       'camvid')
@@ -37,7 +36,9 @@ def edge_net_file(trained_edge_net, tmp_path_factory):
 
 def deeplab_model_cfg(num_classes=4, loss_decode=None):
     """A stock DeepLabV3+ R18 model config from ``mmseg::``, pretrained
-    weights off, BN, small crop."""
+    weights off, small crop (SyncBN stays: build with :func:`build_deeplab`,
+    which reverts it to BN as MMEngine's Runner does without a process
+    group)."""
     from mmengine.hub import get_config
     cfg = get_config(
         'mmseg::deeplabv3plus/deeplabv3plus_r18-d8_4xb2-80k_cityscapes-'
@@ -50,7 +51,16 @@ def deeplab_model_cfg(num_classes=4, loss_decode=None):
         model[head]['num_classes'] = num_classes
     if loss_decode is not None:
         model['decode_head']['loss_decode'] = loss_decode
-    return sync_bn_to_bn(model)
+    return model
+
+
+def build_deeplab(num_classes=4, loss_decode=None):
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    return revert_sync_batchnorm(
+        MODELS.build(deeplab_model_cfg(num_classes, loss_decode)))
 
 
 def fake_batch(num_classes=4, n=2, size=64, seed=0):

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 import torch.nn as nn
-from conftest import deeplab_model_cfg, fake_batch
+from conftest import build_deeplab, fake_batch
 from torch.utils.data import Dataset
 
 import mmseg_semeda
@@ -21,10 +21,7 @@ def test_imports_and_registries():
 
 
 def test_stock_deeplabv3plus_builds_from_mmseg_config_and_trains_a_step():
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-    init_default_scope('mmseg')
-    model = MODELS.build(deeplab_model_cfg(num_classes=4))
+    model = build_deeplab(num_classes=4)
     inputs, samples = fake_batch(4)
     losses = model.loss(inputs, samples)
     assert {'decode.loss_ce', 'aux.loss_ce'} <= set(losses)

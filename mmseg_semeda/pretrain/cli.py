@@ -65,16 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _read_val(args, label_map, num_classes):
-    files = expand_ann_dirs(args.val_dir)
+def _read_maps(patterns, args, label_map, what):
+    """Label maps and their files from ``--ann-dir``/``--val-dir`` patterns,
+    reporting unreadable files that were skipped."""
+    files = expand_ann_dirs(patterns)
     maps, kept, skipped = load_label_maps(files, label_map,
                                           args.reduce_zero_label,
                                           args.ignore_index)
     if skipped:
-        print(f'skipped {skipped} unreadable validation file(s)')
-    check_labels(maps, kept, num_classes, args.ignore_index)
-    return ([torch.from_numpy(m) for m in maps],
-            f'{len(maps)} label maps from {args.val_dir}')
+        print(f'skipped {skipped} unreadable {what} file(s) of {len(files)}')
+    return maps, kept
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -92,24 +92,21 @@ def main(argv: Optional[List[str]] = None) -> dict:
         source = None
         trained_on = 'synthetic Voronoi masks'
         if args.val_dir:
-            val_maps, val_desc = _read_val(args, label_map, num_classes)
+            vmaps, vkept = _read_maps(args.val_dir, args, label_map,
+                                      'validation')
+            check_labels(vmaps, vkept, num_classes, ign)
+            val_maps = [torch.from_numpy(m) for m in vmaps]
+            val_desc = f'{len(vmaps)} label maps from {args.val_dir}'
         else:
             g = torch.Generator().manual_seed(args.seed + 1)
             val_maps = [voronoi_masks(8, 128, num_classes, g, ign)
                         for _ in range(8)]
             val_desc = '64 synthetic masks 128x128 (seed + 1)'
     else:
-        files = expand_ann_dirs(args.ann_dir)
-        maps, kept, skipped = load_label_maps(files, label_map,
-                                              args.reduce_zero_label, ign)
-        if skipped:
-            print(f'skipped {skipped} unreadable file(s) of {len(files)}')
+        maps, kept = _read_maps(args.ann_dir, args, label_map, 'annotation')
         if args.val_dir:
-            vfiles = expand_ann_dirs(args.val_dir)
-            vmaps, vkept, vskipped = load_label_maps(
-                vfiles, label_map, args.reduce_zero_label, ign)
-            if vskipped:
-                print(f'skipped {vskipped} unreadable validation file(s)')
+            vmaps, vkept = _read_maps(args.val_dir, args, label_map,
+                                      'validation')
             val_desc = f'{len(vmaps)} label maps from {args.val_dir}'
         else:
             pairs = list(zip(maps, kept))

@@ -5,7 +5,7 @@ import glob
 import os
 import os.path as osp
 import warnings
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 
@@ -107,8 +107,3 @@ def default_edge_net(num_classes: int) -> SemedaEdgeNet:
         return net.eval()
     return _load_or_pretrain(num_classes)
 
-
-def find_bundled(num_classes: int,
-                 trained_on: str = 'synthetic') -> Optional[str]:
-    """Path of the bundled checkpoint ``edgenet_c{C}_{trained_on}``."""
-    return bundled_checkpoints().get(f'edgenet_c{num_classes}_{trained_on}')

@@ -97,6 +97,8 @@ def test_not_an_edge_net_checkpoint(tmp_path):
 
 
 def test_registered_in_mmseg_models():
+    from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
+    init_default_scope('mmseg')  # as configs do with default_scope
     net = MODELS.build(dict(type='SemedaEdgeNet', num_classes=5))
     assert isinstance(net, SemedaEdgeNet)

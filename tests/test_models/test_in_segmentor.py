@@ -1,7 +1,7 @@
 """SemedaLoss and SobelEdgeLoss inside a stock DeepLabV3+ decode head."""
 import pytest
 import torch
-from conftest import deeplab_model_cfg, fake_batch
+from conftest import build_deeplab, fake_batch
 from mmengine.registry import init_default_scope
 
 
@@ -11,9 +11,8 @@ def _scope():
 
 
 def _build(loss_decode, num_classes=4):
-    from mmseg.registry import MODELS
     torch.manual_seed(0)
-    return MODELS.build(deeplab_model_cfg(num_classes, loss_decode))
+    return build_deeplab(num_classes, loss_decode)
 
 
 def test_semeda_next_to_cross_entropy_in_deeplabv3plus(edge_net_file):
