@@ -100,9 +100,13 @@ class SemedaEdgeNet(nn.Module):
         """Embeddings of the one-hot map of an integer label map.
 
         Equal to ``self(onehot(label))`` with all-zero class vectors at
-        ``ignore_index``, but the first convolution is a gather of its weights
-        (one lookup per kernel tap), so the cost does not grow with the number
-        of classes and the one-hot map is never built.
+        ``ignore_index``, but computed by weight lookups: where the receptive
+        field of a layer holds a single label c (most pixels), its output is a
+        per-class constant, one row of a (C + 1, O) table. Only pixels near a
+        label change are computed, the first layer as a sum of per-tap
+        lookups and the second as a small matrix product of the gathered
+        first-layer outputs. The cost does not grow with the number of
+        classes and the one-hot map is never built.
 
         Args:
             label (Tensor): Long labels (N, H, W) in [0, C) or ``ignore_index``.
@@ -112,45 +116,123 @@ class SemedaEdgeNet(nn.Module):
         Returns:
             list[Tensor]: As :meth:`forward`.
         """
-        return self._from_first(self._first_from_labels(label, ignore_index),
-                                num_layers)
+        if num_layers not in (1, 2, 3):
+            raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
+        index, mixed = self._label_index(label, ignore_index)
+        first = self._first_from_index(index, mixed)
+        outs = [F.relu(first)]
+        if num_layers >= 2:
+            outs.append(self._second_from_index(index, mixed, outs[0]))
+        if num_layers == 3:
+            outs.append(self.conv3(outs[1]).softmax(dim=1))
+        return outs
 
-    def _first_from_labels(self, label: Tensor,
-                           ignore_index: Optional[int]) -> Tensor:
-        """``conv1(onehot(label))`` by weight lookups.
-
-        Where the k x k neighbourhood of a pixel holds a single label c (most
-        pixels), the output is ``bias + sum of conv1.weight[:, c]``: one
-        lookup in a precomputed (C + 1, O) table. Only the other pixels, near
-        a label change, sum the k * k per-tap lookups. Ignore pixels map to
-        an all-zero class row.
-        """
-        n, h, w = label.shape
-        k, pad = self.kernel_size, self.kernel_size // 2
+    def _label_index(self, label: Tensor,
+                     ignore_index: Optional[int]) -> tuple:
+        """Labels with ``ignore_index`` mapped to C (an all-zero class row)
+        and the mask of pixels whose first-layer receptive field is not
+        uniform."""
         index = label
         if ignore_index is not None:
             index = torch.where(label == ignore_index,
                                 torch.full_like(label, self.num_classes), label)
+        pad = self.kernel_size // 2
+        mixed = semantic_edges(index)
+        if pad > 1:
+            mixed = F.max_pool2d(mixed[:, None].float(), 2 * pad - 1, 1,
+                                 pad - 1)[:, 0] > 0
+        elif pad == 0:
+            mixed = torch.zeros_like(mixed)
+        return index, mixed
+
+    def _first_from_labels(self, label: Tensor,
+                           ignore_index: Optional[int]) -> Tensor:
+        """``conv1(onehot(label))`` by weight lookups."""
+        return self._first_from_index(*self._label_index(label, ignore_index))
+
+    def _first_from_index(self, index: Tensor, mixed: Tensor) -> Tensor:
+        """``conv1(onehot)`` of labels ``index`` in [0, C] (C: no class).
+
+        Where the k x k neighbourhood of a pixel holds a single label c, the
+        output is ``bias + sum of conv1.weight[:, c]``; only the ``mixed``
+        pixels, near a label change, sum the k * k per-tap lookups. The result
+        is a channels-last view (N, O, H, W).
+        """
+        n, h, w = index.shape
+        k, pad = self.kernel_size, self.kernel_size // 2
         table = F.pad(self.conv1.weight, (0, 0, 0, 0, 0, 1))  # (O, C+1, k, k)
         uniform = table.sum(dim=(2, 3)).t() + self.conv1.bias  # (C + 1, O)
         out = F.embedding(index, uniform)  # (N, H, W, O)
-        if pad > 0:
-            mixed = semantic_edges(index)
-            if pad > 1:
-                mixed = F.max_pool2d(mixed[:, None].float(), 2 * pad - 1, 1,
-                                     pad - 1)[:, 0] > 0
-            nn_, yy, xx = mixed.nonzero(as_tuple=True)
-            if nn_.numel():
-                taps = table.permute(2, 3, 1, 0)  # (k, k, C + 1, O)
-                mixed_out = self.conv1.bias.expand(nn_.numel(), -1)
-                for dy in range(k):
-                    ys = (yy + dy - pad).clamp(0, h - 1)
-                    for dx in range(k):
-                        xs = (xx + dx - pad).clamp(0, w - 1)
-                        mixed_out = mixed_out + F.embedding(
-                            index[nn_, ys, xs], taps[dy, dx])
-                out = out.index_put((nn_, yy, xx), mixed_out)
+        nn_, yy, xx = mixed.nonzero(as_tuple=True)
+        if nn_.numel():
+            taps = table.permute(2, 3, 1, 0)  # (k, k, C + 1, O)
+            mixed_out = self.conv1.bias.expand(nn_.numel(), -1)
+            for dy in range(k):
+                ys = (yy + dy - pad).clamp(0, h - 1)
+                for dx in range(k):
+                    xs = (xx + dx - pad).clamp(0, w - 1)
+                    mixed_out = mixed_out + F.embedding(
+                        index[nn_, ys, xs], taps[dy, dx])
+            out = out.index_put((nn_, yy, xx), mixed_out)
         return out.permute(0, 3, 1, 2)
+
+    def _second_from_index(self, index: Tensor, mixed: Tensor,
+                           first: Tensor) -> Tensor:
+        """``relu(conv2(first))`` where ``first`` is the (channels-last)
+        first embedding of labels ``index``.
+
+        Pixels whose (2k - 1)-square holds one label get the per-class row of
+        ``relu(bias2 + sum of conv2.weight @ first_c)``; the others (the
+        first layer's ``mixed`` pixels dilated by k) a matrix product of their
+        k x k gathered first-layer outputs (replicate padding = clamped
+        indices).
+        """
+        n, h, w = index.shape
+        k, pad = self.kernel_size, self.kernel_size // 2
+        if pad == 0:
+            return F.relu(self.conv2(first))
+        first_rows = first.permute(0, 2, 3, 1)  # (N, H, W, O1), contiguous
+        table1 = F.relu(F.pad(self.conv1.weight, (0, 0, 0, 0, 0, 1)).sum(
+            dim=(2, 3)).t() + self.conv1.bias)  # (C + 1, O1)
+        table2 = F.relu(table1 @ self.conv2.weight.sum(dim=(2, 3)).t() +
+                        self.conv2.bias)  # (C + 1, O2)
+        out = F.embedding(index, table2)  # (N, H, W, O2)
+        mixed2 = F.max_pool2d(mixed[:, None].float(), k, 1, pad)[:, 0] > 0
+        nn_, yy, xx = mixed2.nonzero(as_tuple=True)
+        if nn_.numel():
+            patches = []
+            for dy in range(k):
+                ys = (yy + dy - pad).clamp(0, h - 1)
+                for dx in range(k):
+                    xs = (xx + dx - pad).clamp(0, w - 1)
+                    patches.append(first_rows[nn_, ys, xs])
+            weight = self.conv2.weight.permute(2, 3, 1, 0).reshape(
+                -1, self.conv2.out_channels)  # (k * k * O1, O2)
+            mixed_out = torch.addmm(self.conv2.bias, torch.cat(patches, 1),
+                                    weight)
+            out = out.index_put((nn_, yy, xx), F.relu(mixed_out))
+        return out.permute(0, 3, 1, 2)
+
+    def pre_activations(self, probs: Tensor,
+                        num_layers: int = 3) -> List[Tensor]:
+        """Layer outputs before their nonlinearity: ``[conv1(x),
+        conv2(relu(conv1(x))), conv3(...)]`` cut to ``num_layers`` (the
+        embeddings of :meth:`forward` are relu, relu and softmax of these)."""
+        self._check_probs(probs)
+        if num_layers not in (1, 2, 3):
+            raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
+        first = self.conv1(probs)
+        if first.device.type == 'cpu':
+            # Measured on a CPU (tools/benchmark_loss.py): the thin layers
+            # run faster channels-last, which is also the layout of the
+            # label embeddings they are compared with.
+            first = first.contiguous(memory_format=torch.channels_last)
+        outs = [first]
+        if num_layers >= 2:
+            outs.append(self.conv2(F.relu(outs[0])))
+        if num_layers == 3:
+            outs.append(self.conv3(F.relu(outs[1])))
+        return outs
 
     def _from_first(self, first: Tensor, num_layers: int) -> List[Tensor]:
         if num_layers not in (1, 2, 3):

@@ -8,11 +8,16 @@ from mmseg_semeda.pretrain import onehot_inputs
 @pytest.mark.parametrize('num_classes, ignore_index', [(3, 255), (21, 255),
                                                        (150, None), (5, 0)])
 @pytest.mark.parametrize('kernel_size', [3, 5])
+@pytest.mark.parametrize('blocks', [1, 5])
 def test_label_gather_equals_onehot_convolution(num_classes, ignore_index,
-                                                kernel_size):
+                                                kernel_size, blocks):
+    """Random labels (every pixel near a change) and blocks of 5 x 5 pixels
+    (mostly uniform receptive fields: the table rows) give the convolution's
+    embeddings, borders included."""
     torch.manual_seed(0)
     net = SemedaEdgeNet(num_classes, kernel_size=kernel_size)
     label = torch.randint(0, num_classes, (2, 13, 17))
+    label = label.repeat_interleave(blocks, 1).repeat_interleave(blocks, 2)
     if ignore_index is not None:
         label[:, 3:6, 4:9] = ignore_index
     onehot = onehot_inputs(label, num_classes, ignore_index)

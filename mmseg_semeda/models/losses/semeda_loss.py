@@ -12,6 +12,38 @@ from ..edge_net import SemedaEdgeNet
 from .utils import check_loss_settings, check_seg_inputs, masked_inputs, reduce_masked
 
 
+class _ReluL1(torch.autograd.Function):
+    """Channel mean of ``|relu(x) - target|`` (N, C, H, W) -> (N, H, W) in
+    one pass forward and one backward, without the intermediate tensors of
+    the unfused expression (relu, difference, abs). Same values and the same
+    (sub)gradients as ``(x.relu() - target).abs().mean(1)``: zero where
+    ``x <= 0`` or where the difference is 0."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, target: Tensor) -> Tensor:
+        diff = x.clamp_min(0).sub_(target)
+        ctx.save_for_backward(x, diff)
+        return torch.linalg.vector_norm(diff, ord=1, dim=1).div_(x.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, diff = ctx.saved_tensors
+        grad_x = diff.sign().mul_(grad.unsqueeze(1) / x.shape[1])
+        return grad_x.masked_fill_(x <= 0, 0), None
+
+
+def relu_l1(x: Tensor, target: Tensor) -> Tensor:
+    """``(x.relu() - target).abs().mean(dim=1)`` fused; ``target`` gets no
+    gradient.
+
+    Example:
+        >>> x, t = torch.randn(1, 4, 3, 3), torch.rand(1, 4, 3, 3)
+        >>> torch.allclose(relu_l1(x, t), (x.relu() - t).abs().mean(dim=1))
+        True
+    """
+    return _ReluL1.apply(x, target.detach())
+
+
 def semeda_loss(pred: Tensor,
                 target: Tensor,
                 edge_net: SemedaEdgeNet,
@@ -74,10 +106,16 @@ def semeda_loss(pred: Tensor,
             with torch.no_grad():
                 gt_emb = edge_net.forward_labels(target, ignore_index,
                                                  num_layers)
-            pred_emb = edge_net(probs, num_layers)
-            for lam, p_e, g_e in zip(layer_weights, pred_emb, gt_emb):
-                if lam > 0:
-                    loss = loss + lam * (p_e - g_e).abs().mean(dim=1)
+            pre = edge_net.pre_activations(probs, num_layers)
+            for i, (lam, p_e, g_e) in enumerate(zip(layer_weights, pre,
+                                                     gt_emb)):
+                if lam == 0:
+                    continue
+                if i < 2:  # relu embeddings: one fused pass
+                    term = relu_l1(p_e, g_e)
+                else:
+                    term = (p_e.softmax(dim=1) - g_e).abs().mean(dim=1)
+                loss = loss + lam * term
         return reduce_masked(loss, valid, weight, reduction, avg_factor)
 
 
