@@ -1,0 +1,216 @@
+"""``tools/study_losses.py``: train loss variants over several seeds and
+compare them with the baseline, seed by seed.
+
+Each variant is a config plus ``--cfg-options``; each (variant, seed) trains
+with ``tools/train.py`` into ``WORK_DIR/<variant>_s<seed>`` (a finished run is
+not trained again), several at a time. The validation metrics of each run
+(MMEngine's ``vis_data/scalars.json``) are then gathered into mean, spread
+and the paired difference to the first variant (same seed = same
+initialisation and data order, so the difference is measured seed by seed).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from ..fileio import atomic_write
+
+#: Metrics reported, in table order.
+KEYS = ('mIoU', 'mIoU_band_w1', 'mIoU_band_w3', 'mIoU_band_w5',
+        'mIoU_band_w10', 'mIoU_interior_w3', 'mBF')
+TRAIN = osp.join(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))), 'tools', 'train.py')
+
+
+def parse_variant(spec: Sequence[str]) -> dict:
+    """``[NAME, CONFIG, KEY=VALUE, ...]`` -> dict(name, config, options)."""
+    if len(spec) < 2 or '=' in spec[0] or any('=' not in o for o in spec[2:]):
+        raise ValueError('a variant is NAME CONFIG [KEY=VALUE ...], got '
+                         f'{list(spec)}')
+    return dict(name=spec[0], config=spec[1], options=list(spec[2:]))
+
+
+def run_dir(work_dir: str, name: str, seed: int) -> str:
+    """Work directory of one run: ``WORK_DIR/<name>_s<seed>``."""
+    return osp.join(work_dir, f'{name}_s{seed}')
+
+
+def read_metrics(path: str) -> Optional[Dict[str, float]]:
+    """The last validation metrics of a training run directory (newest
+    ``*/vis_data/scalars.json`` line holding ``mIoU``), or None."""
+    for scalars in sorted(glob.glob(osp.join(path, '*', 'vis_data',
+                                             'scalars.json')), reverse=True):
+        found = None
+        with open(scalars) as f:
+            for line in f:
+                row = json.loads(line)
+                if 'mIoU' in row:
+                    found = row
+        if found is not None:
+            return {k: float(v) for k, v in found.items()
+                    if isinstance(v, (int, float))}
+    return None
+
+
+def _command(variant: dict, seed: int, work_dir: str) -> List[str]:
+    return [sys.executable, TRAIN, variant['config'], '--work-dir',
+            run_dir(work_dir, variant['name'], seed), '--cfg-options',
+            f'randomness.seed={seed}', *variant['options']]
+
+
+def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
+            jobs: int = 1, threads: Optional[int] = None,
+            extra_options: Sequence[str] = ()) -> List[str]:
+    """Train every (variant, seed) without metrics yet, ``jobs`` at a time,
+    each with ``threads`` CPU threads; logs go to ``<run dir>.log``.
+
+    Returns:
+        list[str]: The run directories that failed.
+    """
+    todo = [(v, s) for s in seeds for v in variants
+            if read_metrics(run_dir(work_dir, v['name'], s)) is None]
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    os.makedirs(work_dir, exist_ok=True)
+    running: List[tuple] = []
+    failed: List[str] = []
+    while todo or running:
+        while todo and len(running) < jobs:
+            variant, seed = todo.pop(0)
+            path = run_dir(work_dir, variant['name'], seed)
+            cmd = _command(variant, seed, work_dir) + list(extra_options)
+            log = open(path + '.log', 'w')
+            print(f'[study] start {path}', flush=True)
+            running.append((subprocess.Popen(cmd, stdout=log,
+                                             stderr=subprocess.STDOUT,
+                                             env=env), path, log, time.time()))
+        time.sleep(2)
+        for item in list(running):
+            proc, path, log, start = item
+            if proc.poll() is None:
+                continue
+            log.close()
+            running.remove(item)
+            ok = proc.returncode == 0 and read_metrics(path) is not None
+            print(f'[study] {"done" if ok else "FAILED"} {path} '
+                  f'({time.time() - start:.0f} s)', flush=True)
+            if not ok:
+                failed.append(path)
+    return failed
+
+
+def _mean_sd(values: List[float]) -> dict:
+    return dict(mean=statistics.fmean(values),
+                sd=statistics.stdev(values) if len(values) > 1 else None,
+                n=len(values))
+
+
+def summarize(variants: List[dict], seeds: Sequence[int],
+              work_dir: str) -> dict:
+    """Per variant: metrics of each seed, mean and sample standard
+    deviation, and the paired difference to the first variant over the
+    seeds both have."""
+    runs = {v['name']: {s: read_metrics(run_dir(work_dir, v['name'], s))
+                        for s in seeds} for v in variants}
+    base = variants[0]['name']
+    out = dict(baseline=base, seeds=list(seeds), variants={})
+    for v in variants:
+        done = {s: m for s, m in runs[v['name']].items() if m is not None}
+        entry = dict(config=v['config'], options=v['options'],
+                     seeds=sorted(done), per_seed=done, stats={}, delta={})
+        for key in KEYS:
+            vals = [m[key] for m in done.values() if key in m]
+            if vals:
+                entry['stats'][key] = _mean_sd(vals)
+            pairs = [m[key] - runs[base][s][key] for s, m in done.items()
+                     if runs[base].get(s) and key in m
+                     and key in runs[base][s]]
+            if pairs and v['name'] != base:
+                entry['delta'][key] = _mean_sd(pairs)
+        out['variants'][v['name']] = entry
+    return out
+
+
+def _fmt(stat: Optional[dict], signed: bool = False) -> str:
+    if not stat:
+        return '-'
+    mean = f'{stat["mean"]:+.2f}' if signed else f'{stat["mean"]:.2f}'
+    return mean if stat['sd'] is None else f'{mean} ± {stat["sd"]:.2f}'
+
+
+def markdown(summary: dict, keys: Sequence[str] = KEYS) -> str:
+    """Two tables: mean ± sd per variant, and the paired difference to the
+    baseline (mean ± sd over seeds)."""
+    head = '| variant | seeds | ' + ' | '.join(keys) + ' |'
+    sep = '|' + '---|' * (len(keys) + 2)
+    rows = [head, sep]
+    drows = ['| variant − ' + summary['baseline'] + ' | seeds | ' +
+             ' | '.join(keys) + ' |', sep]
+    for name, e in summary['variants'].items():
+        seeds = ','.join(str(s) for s in e['seeds']) or '-'
+        rows.append(f'| {name} | {seeds} | ' + ' | '.join(
+            _fmt(e['stats'].get(k)) for k in keys) + ' |')
+        if e['delta']:
+            drows.append(f'| {name} | {seeds} | ' + ' | '.join(
+                _fmt(e['delta'].get(k), signed=True) for k in keys) + ' |')
+    return '\n'.join(rows) + '\n\n' + '\n'.join(drows) + '\n'
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Command line of ``tools/study_losses.py``."""
+    parser = argparse.ArgumentParser(
+        description='Train loss variants over seeds and compare them with '
+        'the first variant, seed by seed.')
+    parser.add_argument(
+        '--variant', nargs='+', action='append', required=True,
+        metavar='NAME CONFIG [KEY=VALUE]',
+        help='a variant: name, config and --cfg-options; the first one is '
+        'the baseline')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--work-dir', default='work_dirs/study')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs trained at the same time')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='CPU threads per run (OMP_NUM_THREADS)')
+    parser.add_argument('--collect-only', action='store_true',
+                        help='only gather the metrics of finished runs')
+    parser.add_argument('--json', default=None, help='write the summary here')
+    parser.add_argument('--train-options', nargs='*', default=[],
+                        help='extra arguments for every tools/train.py run')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    """Train what is missing, print the tables, write ``--json``; exit with
+    an error naming the runs that failed."""
+    args = parse_args(argv)
+    variants = [parse_variant(v) for v in args.variant]
+    names = [v['name'] for v in variants]
+    if len(set(names)) != len(names):
+        raise ValueError(f'variant names must be unique, got {names}')
+    for v in variants:
+        if not osp.isfile(v['config']):
+            raise FileNotFoundError(f'config of {v["name"]!r} not found: '
+                                    f'{v["config"]!r}')
+    failed: List[str] = []
+    if not args.collect_only:
+        failed = run_all(variants, args.seeds, args.work_dir, args.jobs,
+                         args.threads, args.train_options)
+    summary = summarize(variants, args.seeds, args.work_dir)
+    print(markdown(summary))
+    if args.json:
+        atomic_write(args.json, lambda tmp: json.dump(
+            summary, open(tmp, 'w'), indent=1))
+    if failed:
+        raise SystemExit(f'{len(failed)} run(s) failed: {failed} '
+                         '(see <run dir>.log)')
+    return summary

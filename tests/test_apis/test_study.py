@@ -1,0 +1,93 @@
+"""tools/study_losses.py: variants x seeds trained for real (tiny), skipped
+when done, summarised with paired differences."""
+import json
+import os
+import os.path as osp
+
+import pytest
+from train_helpers import tiny_config
+
+from mmseg_semeda.apis.study import main, markdown, parse_variant, read_metrics, summarize
+
+
+def _fake_run(work_dir, name, seed, miou, band):
+    folder = osp.join(work_dir, f'{name}_s{seed}', '20260101_000000',
+                      'vis_data')
+    os.makedirs(folder)
+    with open(osp.join(folder, 'scalars.json'), 'w') as f:
+        f.write(json.dumps(dict(loss=1.0, step=1)) + '\n')
+        f.write(json.dumps(dict(mIoU=miou, mIoU_band_w3=band, step=4)) + '\n')
+
+
+def test_summary_pairs_seeds_with_the_baseline(tmp_path):
+    wd = str(tmp_path)
+    for seed, (ce, se) in enumerate([(50.0, 51.0), (52.0, 55.0)]):
+        _fake_run(wd, 'ce', seed, ce, 20.0 + seed)
+        _fake_run(wd, 'semeda', seed, se, 24.0 + seed)
+    _fake_run(wd, 'other', 0, 40.0, 10.0)  # seed 1 missing
+    variants = [parse_variant(['ce', 'a.py']),
+                parse_variant(['semeda', 'b.py', 'x.y=1']),
+                parse_variant(['other', 'c.py'])]
+    s = summarize(variants, [0, 1], wd)
+    se = s['variants']['semeda']
+    assert se['options'] == ['x.y=1']
+    assert se['stats']['mIoU']['mean'] == pytest.approx(53.0)
+    assert se['stats']['mIoU']['sd'] == pytest.approx(8 ** 0.5)  # 51, 55
+    # paired differences 1 and 3: mean 2, sd sqrt(2)
+    assert se['delta']['mIoU']['mean'] == pytest.approx(2.0)
+    assert se['delta']['mIoU']['sd'] == pytest.approx(2 ** 0.5)
+    assert se['delta']['mIoU_band_w3']['mean'] == pytest.approx(4.0)
+    assert se['delta']['mIoU_band_w3']['sd'] == pytest.approx(0.0)
+    other = s['variants']['other']
+    assert other['seeds'] == [0] and other['delta']['mIoU']['n'] == 1
+    assert other['delta']['mIoU']['sd'] is None
+    assert s['variants']['ce']['delta'] == {}
+    table = markdown(s, keys=('mIoU', 'mIoU_band_w3'))
+    assert '| semeda | 0,1 | 53.00 ± 2.83 | 24.50 ± 0.71 |' in table
+    assert '| semeda | 0,1 | +2.00 ± 1.41 | +4.00 ± 0.00 |' in table
+    assert '| other | 0 | -10.00 | -10.00 |' in table
+
+
+def test_read_metrics_takes_the_last_validation(tmp_path):
+    assert read_metrics(str(tmp_path / 'nothing')) is None
+    _fake_run(str(tmp_path), 'ce', 0, 50.0, 20.0)
+    assert read_metrics(str(tmp_path / 'ce_s0'))['mIoU'] == 50.0
+
+
+@pytest.mark.parametrize('spec', [['ce'], ['ce=1', 'a.py'],
+                                  ['ce', 'a.py', 'novalue']])
+def test_bad_variant_specs(spec):
+    with pytest.raises(ValueError, match='NAME CONFIG'):
+        parse_variant(spec)
+
+
+def test_missing_config_and_duplicate_names(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config of 'ce'"):
+        main(['--variant', 'ce', str(tmp_path / 'no.py'), '--collect-only'])
+    cfg = tmp_path / 'a.py'
+    cfg.write_text('')
+    with pytest.raises(ValueError, match='unique'):
+        main(['--variant', 'ce', str(cfg), '--variant', 'ce', str(cfg)])
+
+
+def test_trains_variants_over_seeds_and_skips_finished_runs(
+        tmp_path, shapes_root, capsys):
+    ce = tiny_config(tmp_path, shapes_root, loss='ce', iters=2)
+    se = tiny_config(tmp_path, shapes_root, loss='semeda', iters=2)
+    wd = str(tmp_path / 'study')
+    argv = ['--variant', 'ce', ce, '--variant', 'semeda_w2', se,
+            'model.decode_head.loss_decode.1.loss_weight=2.0',
+            '--seeds', '0', '1', '--jobs', '2', '--threads', '1',
+            '--work-dir', wd, '--json', str(tmp_path / 'study.json')]
+    summary = main(argv)
+    for name in ('ce', 'semeda_w2'):
+        assert summary['variants'][name]['seeds'] == [0, 1]
+    assert summary['variants']['semeda_w2']['delta']['mIoU']['n'] == 2
+    assert json.load(open(tmp_path / 'study.json'))['baseline'] == 'ce'
+    # the option reached the run: its dumped config has the new weight
+    dumped = open(osp.join(wd, 'semeda_w2_s1', 'tiny_semeda.py')).read()
+    assert 'loss_weight=2.0' in dumped.replace(' ', '')
+    assert 'seed=1' in dumped.replace(' ', '')
+    assert '[study] start' in capsys.readouterr().out
+    main(argv)  # everything done: nothing is trained again
+    assert '[study] start' not in capsys.readouterr().out
