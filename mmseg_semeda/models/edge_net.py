@@ -116,15 +116,27 @@ class SemedaEdgeNet(nn.Module):
         Returns:
             list[Tensor]: As :meth:`forward`.
         """
+        pre = self.pre_activations_labels(label, ignore_index, num_layers)
+        outs = [F.relu(a) for a in pre[:2]]
+        if num_layers == 3:
+            outs.append(pre[2].softmax(dim=1))
+        return outs
+
+    def pre_activations_labels(self,
+                               label: Tensor,
+                               ignore_index: Optional[int] = 255,
+                               num_layers: int = 3) -> List[Tensor]:
+        """:meth:`pre_activations` of the one-hot map of ``label``, computed
+        by lookups as in :meth:`forward_labels`."""
         if num_layers not in (1, 2, 3):
             raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
         index, mixed = self._label_index(label, ignore_index)
-        first = self._first_from_index(index, mixed)
-        outs = [F.relu(first)]
+        outs = [self._first_from_index(index, mixed)]
         if num_layers >= 2:
-            outs.append(self._second_from_index(index, mixed, outs[0]))
+            outs.append(self._second_from_index(index, mixed,
+                                                F.relu(outs[0])))
         if num_layers == 3:
-            outs.append(self.conv3(outs[1]).softmax(dim=1))
+            outs.append(self.conv3(F.relu(outs[1])))
         return outs
 
     def _label_index(self, label: Tensor,
@@ -178,11 +190,11 @@ class SemedaEdgeNet(nn.Module):
 
     def _second_from_index(self, index: Tensor, mixed: Tensor,
                            first: Tensor) -> Tensor:
-        """``relu(conv2(first))`` where ``first`` is the (channels-last)
-        first embedding of labels ``index``.
+        """``conv2(first)`` where ``first`` is the (channels-last) first
+        embedding of labels ``index``.
 
         Pixels whose (2k - 1)-square holds one label get the per-class row of
-        ``relu(bias2 + sum of conv2.weight @ first_c)``; the others (the
+        ``bias2 + sum of conv2.weight @ first_c``; the others (the
         first layer's ``mixed`` pixels dilated by k) a matrix product of their
         k x k gathered first-layer outputs (replicate padding = clamped
         indices).
@@ -190,12 +202,12 @@ class SemedaEdgeNet(nn.Module):
         n, h, w = index.shape
         k, pad = self.kernel_size, self.kernel_size // 2
         if pad == 0:
-            return F.relu(self.conv2(first))
+            return self.conv2(first)
         first_rows = first.permute(0, 2, 3, 1)  # (N, H, W, O1), contiguous
         table1 = F.relu(F.pad(self.conv1.weight, (0, 0, 0, 0, 0, 1)).sum(
             dim=(2, 3)).t() + self.conv1.bias)  # (C + 1, O1)
-        table2 = F.relu(table1 @ self.conv2.weight.sum(dim=(2, 3)).t() +
-                        self.conv2.bias)  # (C + 1, O2)
+        table2 = (table1 @ self.conv2.weight.sum(dim=(2, 3)).t() +
+                  self.conv2.bias)  # (C + 1, O2)
         out = F.embedding(index, table2)  # (N, H, W, O2)
         mixed2 = F.max_pool2d(mixed[:, None].float(), k, 1, pad)[:, 0] > 0
         nn_, yy, xx = mixed2.nonzero(as_tuple=True)
@@ -210,7 +222,7 @@ class SemedaEdgeNet(nn.Module):
                 -1, self.conv2.out_channels)  # (k * k * O1, O2)
             mixed_out = torch.addmm(self.conv2.bias, torch.cat(patches, 1),
                                     weight)
-            out = out.index_put((nn_, yy, xx), F.relu(mixed_out))
+            out = out.index_put((nn_, yy, xx), mixed_out)
         return out.permute(0, 3, 1, 2)
 
     def pre_activations(self, probs: Tensor,

@@ -11,6 +11,8 @@ from torch import Tensor
 from ..edge_net import SemedaEdgeNet
 from .utils import check_loss_settings, check_seg_inputs, masked_inputs, reduce_masked
 
+EMBEDDINGS = ('relu', 'linear')
+
 
 class _ReluL1(torch.autograd.Function):
     """Channel mean of ``|relu(x) - target|`` (N, C, H, W) -> (N, H, W) in
@@ -52,7 +54,8 @@ def semeda_loss(pred: Tensor,
                 weight: Optional[Tensor] = None,
                 reduction: str = 'mean',
                 avg_factor: Optional[float] = None,
-                check_labels: bool = True) -> Tensor:
+                check_labels: bool = True,
+                embedding: str = 'relu') -> Tensor:
     r"""SEMEDA loss between logits and a label map.
 
     .. math::
@@ -80,6 +83,9 @@ def semeda_loss(pred: Tensor,
             Defaults to None (the number of non-ignored pixels).
         check_labels (bool): Check that labels lie in [0, C) (one device
             sync). Defaults to True.
+        embedding (str): ``'relu'``: the layer outputs (after ReLU, softmax
+            for layer 3), as in the paper; ``'linear'``: the convolutions'
+            outputs before their nonlinearity. Defaults to 'relu'.
 
     Returns:
         Tensor: The loss; (N, H, W) when ``reduction='none'``.
@@ -97,6 +103,9 @@ def semeda_loss(pred: Tensor,
     if len(layer_weights) != 3 or min(layer_weights) < 0:
         raise ValueError('layer_weights must be 3 non-negative numbers, got '
                          f'{layer_weights}')
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f'embedding must be one of {EMBEDDINGS}, got '
+                         f'{embedding!r}')
     num_layers = max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
                      default=0)
     with torch.autocast(device_type=pred.device.type, enabled=False):
@@ -104,17 +113,20 @@ def semeda_loss(pred: Tensor,
         loss = probs.new_zeros(target.shape)
         if num_layers:
             with torch.no_grad():
-                gt_emb = edge_net.forward_labels(target, ignore_index,
-                                                 num_layers)
+                gt_pre = edge_net.pre_activations_labels(
+                    target, ignore_index, num_layers)
             pre = edge_net.pre_activations(probs, num_layers)
             for i, (lam, p_e, g_e) in enumerate(zip(layer_weights, pre,
-                                                     gt_emb)):
+                                                     gt_pre)):
                 if lam == 0:
                     continue
-                if i < 2:  # relu embeddings: one fused pass
-                    term = relu_l1(p_e, g_e)
+                if embedding == 'linear':
+                    term = (p_e - g_e).abs().mean(dim=1)
+                elif i < 2:  # relu embeddings: one fused pass
+                    term = relu_l1(p_e, g_e.relu())
                 else:
-                    term = (p_e.softmax(dim=1) - g_e).abs().mean(dim=1)
+                    term = (p_e.softmax(dim=1) -
+                            g_e.softmax(dim=1)).abs().mean(dim=1)
                 loss = loss + lam * term
         return reduce_masked(loss, valid, weight, reduction, avg_factor)
 
@@ -154,6 +166,17 @@ class SemedaLoss(nn.Module):
             Defaults to 'loss_semeda'.
         check_labels (bool): Check label range at every call (one device
             sync). Defaults to True.
+        embedding (str): ``'relu'`` (the paper's layer outputs) or
+            ``'linear'`` (before the nonlinearity); see :func:`semeda_loss`.
+            Defaults to 'relu'.
+        start_iter (int): Training iteration (MMEngine's, 0-based) before
+            which the loss is 0 and not computed, so that cross-entropy
+            trains alone first. Defaults to 0.
+        ramp_iters (int): Iterations over which the weight then grows
+            linearly from 0 to ``loss_weight``. Defaults to 0.
+
+    The iteration comes from MMEngine's ``MessageHub`` (set by the Runner,
+    restored on resume); outside a training loop the full weight applies.
     """
 
     def __init__(self,
@@ -163,9 +186,22 @@ class SemedaLoss(nn.Module):
                  loss_weight: float = 1.0,
                  reduction: str = 'mean',
                  loss_name: str = 'loss_semeda',
-                 check_labels: bool = True) -> None:
+                 check_labels: bool = True,
+                 embedding: str = 'relu',
+                 start_iter: int = 0,
+                 ramp_iters: int = 0) -> None:
         super().__init__()
         check_loss_settings(loss_name, reduction)
+        if embedding not in EMBEDDINGS:
+            raise ValueError(f'embedding must be one of {EMBEDDINGS}, got '
+                             f'{embedding!r}')
+        if int(start_iter) != start_iter or start_iter < 0 or int(
+                ramp_iters) != ramp_iters or ramp_iters < 0:
+            raise ValueError('start_iter and ramp_iters must be non-negative '
+                             f'ints, got {start_iter!r} and {ramp_iters!r}')
+        self.embedding = embedding
+        self.start_iter = int(start_iter)
+        self.ramp_iters = int(ramp_iters)
         self.num_classes = num_classes
         self.checkpoint = checkpoint
         self.layer_weights = tuple(float(w) for w in layer_weights)
@@ -234,10 +270,28 @@ class SemedaLoss(nn.Module):
             raise ValueError('Invalid pred shape: expected logits (N, C, H, '
                              f'W), got {tuple(pred.shape)}')
         reduction = reduction_override or self.reduction
+        factor = self.schedule_factor()
+        if factor == 0:
+            shape = target.shape if reduction == 'none' else ()
+            return pred.new_zeros(shape, dtype=torch.float32)
         net = self.get_edge_net(pred.shape[1], pred.device)
-        return self.loss_weight * semeda_loss(
+        return self.loss_weight * factor * semeda_loss(
             pred, target, net, self.layer_weights, ignore_index, weight,
-            reduction, avg_factor, self.check_labels)
+            reduction, avg_factor, self.check_labels, self.embedding)
+
+    def schedule_factor(self) -> float:
+        """Weight factor in [0, 1] of the current training iteration (see
+        ``start_iter`` and ``ramp_iters``); 1 outside a training loop."""
+        if not (self.start_iter or self.ramp_iters) or not self.training:
+            return 1.0
+        from mmengine.logging import MessageHub
+        it = MessageHub.get_current_instance().get_info('iter')
+        if it is None:
+            return 1.0
+        done = it - self.start_iter + 1
+        if done <= 0:
+            return 0.0
+        return min(1.0, done / self.ramp_iters) if self.ramp_iters else 1.0
 
     @property
     def loss_name(self) -> str:
@@ -248,4 +302,6 @@ class SemedaLoss(nn.Module):
         """Settings shown by ``print(model)``."""
         return (f'layer_weights={self.layer_weights}, '
                 f'loss_weight={self.loss_weight}, '
-                f'checkpoint={self.checkpoint!r}')
+                f'checkpoint={self.checkpoint!r}, '
+                f'embedding={self.embedding!r}, start_iter={self.start_iter}, '
+                f'ramp_iters={self.ramp_iters}')

@@ -259,3 +259,60 @@ def test_checkpoint_errors(tmp_path, edge_net_file):
         SemedaLoss(checkpoint=edge_net_file, loss_name='semeda')
     with pytest.raises(ValueError, match='layer_weights'):
         SemedaLoss(checkpoint=edge_net_file, layer_weights=(1, 2))
+
+
+def test_linear_embedding_is_the_l1_of_pre_activations(trained_edge_net):
+    torch.manual_seed(6)
+    target = torch.randint(0, C, (1, 10, 10))
+    target[0, 0] = 255
+    logits = torch.randn(1, C, 10, 10, requires_grad=True)
+    got = semeda_loss(logits, target, trained_edge_net, (1, 2, 0),
+                      embedding='linear')
+    valid = (target != 255).float()
+    probs = logits.softmax(1) * valid.unsqueeze(1)
+    onehot = onehot_inputs(target, C, 255)
+    net = trained_edge_net
+    ref = 0
+    for lam, p, g in zip((1, 2), net.pre_activations(probs, 2),
+                         net.pre_activations(onehot, 2)):
+        ref = ref + lam * (p - g).abs().mean(1)
+    ref = (ref * valid).sum() / valid.sum()
+    torch.testing.assert_close(got, ref)
+    assert got != semeda_loss(logits, target, net, (1, 2, 0))
+    with pytest.raises(ValueError, match="embedding must be one of"):
+        semeda_loss(logits, target, net, embedding='pre')
+
+
+def test_start_iter_and_ramp_follow_the_runner_iteration(edge_net_file):
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('test_semeda_schedule')
+    torch.manual_seed(7)
+    target = torch.randint(0, C, (1, 12, 12))
+    logits = torch.randn(1, C, 12, 12, requires_grad=True)
+    loss = SemedaLoss(checkpoint=edge_net_file, start_iter=10, ramp_iters=4)
+    full = SemedaLoss(checkpoint=edge_net_file)(logits, target)
+    got = {}
+    for it in (0, 9, 10, 11, 13, 100):
+        hub.update_info('iter', it)
+        got[it] = loss(logits, target)
+    assert got[0] == 0 and got[9] == 0 and not got[9].requires_grad
+    torch.testing.assert_close(got[10], full * 0.25)
+    torch.testing.assert_close(got[11], full * 0.5)
+    torch.testing.assert_close(got[13], full)
+    torch.testing.assert_close(got[100], full)
+    assert loss(logits, target, reduction_override='none').shape == (1, 12,
+                                                                      12)
+    hub.update_info('iter', 0)
+    assert loss(logits, target, reduction_override='none').abs().sum() == 0
+    loss.eval()  # outside training: the full weight
+    torch.testing.assert_close(loss(logits, target), full)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(start_iter=-1), 'non-negative ints'),
+    (dict(ramp_iters=2.5), 'non-negative ints'),
+    (dict(embedding='pre'), 'embedding must be one of'),
+])
+def test_bad_schedule_and_embedding(edge_net_file, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SemedaLoss(checkpoint=edge_net_file, **kwargs)
