@@ -60,17 +60,19 @@ def read_metrics(path: str) -> Optional[Dict[str, float]]:
     return None
 
 
-def _command(variant: dict, seed: int, work_dir: str) -> List[str]:
+def _command(variant: dict, seed: int, work_dir: str,
+             common: Sequence[str] = ()) -> List[str]:
     return [sys.executable, TRAIN, variant['config'], '--work-dir',
             run_dir(work_dir, variant['name'], seed), '--cfg-options',
-            f'randomness.seed={seed}', *variant['options']]
+            f'randomness.seed={seed}', *common, *variant['options']]
 
 
 def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
             jobs: int = 1, threads: Optional[int] = None,
-            extra_options: Sequence[str] = ()) -> List[str]:
+            common: Sequence[str] = ()) -> List[str]:
     """Train every (variant, seed) without metrics yet, ``jobs`` at a time,
-    each with ``threads`` CPU threads; logs go to ``<run dir>.log``.
+    each with ``threads`` CPU threads and the ``--cfg-options`` ``common``
+    (before the variant's own); logs go to ``<run dir>.log``.
 
     Returns:
         list[str]: The run directories that failed.
@@ -87,7 +89,7 @@ def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
         while todo and len(running) < jobs:
             variant, seed = todo.pop(0)
             path = run_dir(work_dir, variant['name'], seed)
-            cmd = _command(variant, seed, work_dir) + list(extra_options)
+            cmd = _command(variant, seed, work_dir, common)
             log = open(path + '.log', 'w')
             print(f'[study] start {path}', flush=True)
             running.append((subprocess.Popen(cmd, stdout=log,
@@ -184,8 +186,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--collect-only', action='store_true',
                         help='only gather the metrics of finished runs')
     parser.add_argument('--json', default=None, help='write the summary here')
-    parser.add_argument('--train-options', nargs='*', default=[],
-                        help='extra arguments for every tools/train.py run')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE',
+                        help='config options for every run (a variant\'s '
+                        'own come after them)')
     return parser.parse_args(argv)
 
 
@@ -204,7 +208,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     failed: List[str] = []
     if not args.collect_only:
         failed = run_all(variants, args.seeds, args.work_dir, args.jobs,
-                         args.threads, args.train_options)
+                         args.threads, args.cfg_options)
     summary = summarize(variants, args.seeds, args.work_dir)
     print(markdown(summary))
     if args.json:

@@ -78,6 +78,7 @@ def test_trains_variants_over_seeds_and_skips_finished_runs(
     argv = ['--variant', 'ce', ce, '--variant', 'semeda_w2', se,
             'model.decode_head.loss_decode.1.loss_weight=2.0',
             '--seeds', '0', '1', '--jobs', '2', '--threads', '1',
+            '--cfg-options', 'default_hooks.logger.interval=7',
             '--work-dir', wd, '--json', str(tmp_path / 'study.json')]
     summary = main(argv)
     for name in ('ce', 'semeda_w2'):
@@ -88,6 +89,7 @@ def test_trains_variants_over_seeds_and_skips_finished_runs(
     dumped = open(osp.join(wd, 'semeda_w2_s1', 'tiny_semeda.py')).read()
     assert 'loss_weight=2.0' in dumped.replace(' ', '')
     assert 'seed=1' in dumped.replace(' ', '')
+    assert 'interval=7' in dumped.replace(' ', '')  # the common option
     assert '[study] start' in capsys.readouterr().out
     main(argv)  # everything done: nothing is trained again
     assert '[study] start' not in capsys.readouterr().out
