@@ -100,13 +100,13 @@ class SemedaEdgeNet(nn.Module):
         """Embeddings of the one-hot map of an integer label map.
 
         Equal to ``self(onehot(label))`` with all-zero class vectors at
-        ``ignore_index``, but computed by weight lookups: where the receptive
-        field of a layer holds a single label c (most pixels), its output is a
-        per-class constant, one row of a (C + 1, O) table. Only pixels near a
-        label change are computed, the first layer as a sum of per-tap
-        lookups and the second as a small matrix product of the gathered
-        first-layer outputs. The cost does not grow with the number of
-        classes and the one-hot map is never built.
+        ``ignore_index``, but the first convolution is a gather of its weights
+        (one lookup per kernel tap), so the cost does not grow with the number
+        of classes and the one-hot map is never built. (Doing the same for the
+        second layer, a table row where its 5 x 5 field holds one label and a
+        gathered matrix product elsewhere, was measured slower than the
+        16 -> 32 convolution itself, even with only 20% of the pixels near an
+        edge: ``tools/benchmark_loss.py`` on a CPU.)
 
         Args:
             label (Tensor): Long labels (N, H, W) in [0, C) or ``ignore_index``.
@@ -133,8 +133,7 @@ class SemedaEdgeNet(nn.Module):
         index, mixed = self._label_index(label, ignore_index)
         outs = [self._first_from_index(index, mixed)]
         if num_layers >= 2:
-            outs.append(self._second_from_index(index, mixed,
-                                                F.relu(outs[0])))
+            outs.append(self.conv2(F.relu(outs[0])))
         if num_layers == 3:
             outs.append(self.conv3(F.relu(outs[1])))
         return outs
@@ -185,43 +184,6 @@ class SemedaEdgeNet(nn.Module):
                     xs = (xx + dx - pad).clamp(0, w - 1)
                     mixed_out = mixed_out + F.embedding(
                         index[nn_, ys, xs], taps[dy, dx])
-            out = out.index_put((nn_, yy, xx), mixed_out)
-        return out.permute(0, 3, 1, 2)
-
-    def _second_from_index(self, index: Tensor, mixed: Tensor,
-                           first: Tensor) -> Tensor:
-        """``conv2(first)`` where ``first`` is the (channels-last) first
-        embedding of labels ``index``.
-
-        Pixels whose (2k - 1)-square holds one label get the per-class row of
-        ``bias2 + sum of conv2.weight @ first_c``; the others (the
-        first layer's ``mixed`` pixels dilated by k) a matrix product of their
-        k x k gathered first-layer outputs (replicate padding = clamped
-        indices).
-        """
-        n, h, w = index.shape
-        k, pad = self.kernel_size, self.kernel_size // 2
-        if pad == 0:
-            return self.conv2(first)
-        first_rows = first.permute(0, 2, 3, 1)  # (N, H, W, O1), contiguous
-        table1 = F.relu(F.pad(self.conv1.weight, (0, 0, 0, 0, 0, 1)).sum(
-            dim=(2, 3)).t() + self.conv1.bias)  # (C + 1, O1)
-        table2 = (table1 @ self.conv2.weight.sum(dim=(2, 3)).t() +
-                  self.conv2.bias)  # (C + 1, O2)
-        out = F.embedding(index, table2)  # (N, H, W, O2)
-        mixed2 = F.max_pool2d(mixed[:, None].float(), k, 1, pad)[:, 0] > 0
-        nn_, yy, xx = mixed2.nonzero(as_tuple=True)
-        if nn_.numel():
-            patches = []
-            for dy in range(k):
-                ys = (yy + dy - pad).clamp(0, h - 1)
-                for dx in range(k):
-                    xs = (xx + dx - pad).clamp(0, w - 1)
-                    patches.append(first_rows[nn_, ys, xs])
-            weight = self.conv2.weight.permute(2, 3, 1, 0).reshape(
-                -1, self.conv2.out_channels)  # (k * k * O1, O2)
-            mixed_out = torch.addmm(self.conv2.bias, torch.cat(patches, 1),
-                                    weight)
             out = out.index_put((nn_, yy, xx), mixed_out)
         return out.permute(0, 3, 1, 2)
 
