@@ -138,6 +138,10 @@ def summarize(variants: List[dict], seeds: Sequence[int],
                      and key in runs[base][s]]
             if pairs and v['name'] != base:
                 entry['delta'][key] = _mean_sd(pairs)
+        if done:
+            common = set.intersection(*(set(m) for m in done.values()))
+            entry['mean_metrics'] = {k: statistics.fmean(
+                m[k] for m in done.values()) for k in sorted(common)}
         out['variants'][v['name']] = entry
     return out
 
@@ -186,6 +190,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--collect-only', action='store_true',
                         help='only gather the metrics of finished runs')
     parser.add_argument('--json', default=None, help='write the summary here')
+    parser.add_argument('--plot', default=None,
+                        help='PNG of band / interior mIoU against band width '
+                        '(mean over seeds; the paper\'s Figure 5)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         metavar='KEY=VALUE',
                         help='config options for every run (a variant\'s '
@@ -214,6 +221,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if args.json:
         atomic_write(args.json, lambda tmp: json.dump(
             summary, open(tmp, 'w'), indent=1))
+    if args.plot:
+        from .analyze import plot_trimap
+        plot_trimap({name: e['mean_metrics'] for name, e in
+                     summary['variants'].items() if e.get('mean_metrics')},
+                    args.plot)
     if failed:
         raise SystemExit(f'{len(failed)} run(s) failed: {failed} '
                          '(see <run dir>.log)')

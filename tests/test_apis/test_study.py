@@ -79,12 +79,18 @@ def test_trains_variants_over_seeds_and_skips_finished_runs(
             'model.decode_head.loss_decode.1.loss_weight=2.0',
             '--seeds', '0', '1', '--jobs', '2', '--threads', '1',
             '--cfg-options', 'default_hooks.logger.interval=7',
-            '--work-dir', wd, '--json', str(tmp_path / 'study.json')]
+            '--work-dir', wd, '--json', str(tmp_path / 'study.json'),
+            '--plot', str(tmp_path / 'trimap.png')]
     summary = main(argv)
     for name in ('ce', 'semeda_w2'):
         assert summary['variants'][name]['seeds'] == [0, 1]
     assert summary['variants']['semeda_w2']['delta']['mIoU']['n'] == 2
     assert json.load(open(tmp_path / 'study.json'))['baseline'] == 'ce'
+    assert os.path.getsize(tmp_path / 'trimap.png') > 1000
+    means = summary['variants']['ce']['mean_metrics']
+    assert means['mIoU_band_w3'] == pytest.approx(
+        (summary['variants']['ce']['per_seed'][0]['mIoU_band_w3'] +
+         summary['variants']['ce']['per_seed'][1]['mIoU_band_w3']) / 2)
     # the option reached the run: its dumped config has the new weight
     dumped = open(osp.join(wd, 'semeda_w2_s1', 'tiny_semeda.py')).read()
     assert 'loss_weight=2.0' in dumped.replace(' ', '')
