@@ -8,6 +8,8 @@ import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...edges import semantic_edges
+from ...evaluation.functional import dilate
 from ..edge_net import SemedaEdgeNet
 from .utils import check_loss_settings, check_seg_inputs, masked_inputs, reduce_masked
 
@@ -55,7 +57,8 @@ def semeda_loss(pred: Tensor,
                 reduction: str = 'mean',
                 avg_factor: Optional[float] = None,
                 check_labels: bool = True,
-                embedding: str = 'relu') -> Tensor:
+                embedding: str = 'relu',
+                band_width: Optional[int] = None) -> Tensor:
     r"""SEMEDA loss between logits and a label map.
 
     .. math::
@@ -86,6 +89,10 @@ def semeda_loss(pred: Tensor,
         embedding (str): ``'relu'``: the layer outputs (after ReLU, softmax
             for layer 3), as in the paper; ``'linear'``: the convolutions'
             outputs before their nonlinearity. Defaults to 'relu'.
+        band_width (int, optional): Keep the loss only at pixels closer than
+            this (Chebyshev distance) to a ground-truth semantic edge, the
+            band of the trimap metric; the mean still divides by all valid
+            pixels. Defaults to None (every pixel, as in the paper).
 
     Returns:
         Tensor: The loss; (N, H, W) when ``reduction='none'``.
@@ -106,6 +113,10 @@ def semeda_loss(pred: Tensor,
     if embedding not in EMBEDDINGS:
         raise ValueError(f'embedding must be one of {EMBEDDINGS}, got '
                          f'{embedding!r}')
+    if band_width is not None and (int(band_width) != band_width
+                                   or band_width < 1):
+        raise ValueError(f'band_width must be an int >= 1 or None, got '
+                         f'{band_width!r}')
     num_layers = max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
                      default=0)
     with torch.autocast(device_type=pred.device.type, enabled=False):
@@ -128,6 +139,9 @@ def semeda_loss(pred: Tensor,
                     term = (p_e.softmax(dim=1) -
                             g_e.softmax(dim=1)).abs().mean(dim=1)
                 loss = loss + lam * term
+        if band_width is not None:
+            near = dilate(semantic_edges(target, ignore_index), band_width - 1)
+            loss = loss * near
         return reduce_masked(loss, valid, weight, reduction, avg_factor)
 
 
@@ -174,6 +188,8 @@ class SemedaLoss(nn.Module):
             trains alone first. Defaults to 0.
         ramp_iters (int): Iterations over which the weight then grows
             linearly from 0 to ``loss_weight``. Defaults to 0.
+        band_width (int, optional): Loss only near ground-truth edges; see
+            :func:`semeda_loss`. Defaults to None (everywhere).
 
     The iteration comes from MMEngine's ``MessageHub`` (set by the Runner,
     restored on resume); outside a training loop the full weight applies.
@@ -189,7 +205,8 @@ class SemedaLoss(nn.Module):
                  check_labels: bool = True,
                  embedding: str = 'relu',
                  start_iter: int = 0,
-                 ramp_iters: int = 0) -> None:
+                 ramp_iters: int = 0,
+                 band_width: Optional[int] = None) -> None:
         super().__init__()
         check_loss_settings(loss_name, reduction)
         if embedding not in EMBEDDINGS:
@@ -200,6 +217,7 @@ class SemedaLoss(nn.Module):
             raise ValueError('start_iter and ramp_iters must be non-negative '
                              f'ints, got {start_iter!r} and {ramp_iters!r}')
         self.embedding = embedding
+        self.band_width = band_width
         self.start_iter = int(start_iter)
         self.ramp_iters = int(ramp_iters)
         self.num_classes = num_classes
@@ -277,7 +295,8 @@ class SemedaLoss(nn.Module):
         net = self.get_edge_net(pred.shape[1], pred.device)
         return self.loss_weight * factor * semeda_loss(
             pred, target, net, self.layer_weights, ignore_index, weight,
-            reduction, avg_factor, self.check_labels, self.embedding)
+            reduction, avg_factor, self.check_labels, self.embedding,
+            self.band_width)
 
     def schedule_factor(self) -> float:
         """Weight factor in [0, 1] of the current training iteration (see
@@ -304,4 +323,4 @@ class SemedaLoss(nn.Module):
                 f'loss_weight={self.loss_weight}, '
                 f'checkpoint={self.checkpoint!r}, '
                 f'embedding={self.embedding!r}, start_iter={self.start_iter}, '
-                f'ramp_iters={self.ramp_iters}')
+                f'ramp_iters={self.ramp_iters}, band_width={self.band_width}')

@@ -316,3 +316,24 @@ def test_start_iter_and_ramp_follow_the_runner_iteration(edge_net_file):
 def test_bad_schedule_and_embedding(edge_net_file, kwargs, match):
     with pytest.raises(ValueError, match=match):
         SemedaLoss(checkpoint=edge_net_file, **kwargs)
+
+
+def test_band_width_keeps_only_pixels_near_ground_truth_edges(
+        trained_edge_net):
+    torch.manual_seed(8)
+    target = square_label()
+    logits = torch.randn(1, C, 32, 32)
+    full = semeda_loss(logits, target, trained_edge_net, reduction='none')
+    band = semeda_loss(logits, target, trained_edge_net, reduction='none',
+                       band_width=2)
+    from mmseg_semeda import semantic_edges
+    near = torch.nn.functional.max_pool2d(
+        semantic_edges(target)[:, None].float(), 3, 1, 1)[:, 0] > 0
+    torch.testing.assert_close(band[near], full[near])
+    assert (band[~near] == 0).all() and (full[~near] > 0).all()
+    # the mean still divides by every valid pixel
+    torch.testing.assert_close(
+        semeda_loss(logits, target, trained_edge_net, band_width=2),
+        band.sum() / target.numel())
+    with pytest.raises(ValueError, match='band_width'):
+        semeda_loss(logits, target, trained_edge_net, band_width=0)
