@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import mmseg_semeda  # noqa: F401  (registers the modules)
+from mmseg_semeda.datasets import make_shapes_dataset
 
 CAMVID = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
                       'camvid')
@@ -80,3 +81,9 @@ def fake_batch(num_classes=4, n=2, size=64, seed=0):
                             pad_shape=(size, size)))
         samples.append(s)
     return inputs, samples
+
+
+@pytest.fixture(scope='session')
+def shapes_root(tmp_path_factory):
+    return make_shapes_dataset(str(tmp_path_factory.mktemp('shapes')),
+                               num_train=8, num_val=2, size=64, seed=0)
