@@ -5,6 +5,7 @@ from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -48,6 +49,23 @@ def relu_l1(x: Tensor, target: Tensor) -> Tensor:
     return _ReluL1.apply(x, target.detach())
 
 
+def _embed(pre: Tensor, layer: int, embedding: str) -> Tensor:
+    """Embedding of a layer from its pre-activation."""
+    if embedding == 'linear':
+        return pre
+    return pre.relu() if layer < 2 else pre.softmax(dim=1)
+
+
+def _pooled_l1(a: Tensor, b: Tensor, pool: int) -> Tensor:
+    """Channel-mean L1 of ``pool``-average-pooled maps, spread back to the
+    pixels of each cell: (N, C, H, W) x 2 -> (N, H, W)."""
+    h, w = a.shape[-2:]
+    diff = F.avg_pool2d(a - b, pool, pool, ceil_mode=True)
+    term = diff.abs().mean(dim=1, keepdim=True)
+    return F.interpolate(term, scale_factor=pool,
+                         mode='nearest')[:, 0, :h, :w]
+
+
 def semeda_loss(pred: Tensor,
                 target: Tensor,
                 edge_net: SemedaEdgeNet,
@@ -58,7 +76,8 @@ def semeda_loss(pred: Tensor,
                 avg_factor: Optional[float] = None,
                 check_labels: bool = True,
                 embedding: str = 'relu',
-                band_width: Optional[int] = None) -> Tensor:
+                band_width: Optional[int] = None,
+                pool: int = 1) -> Tensor:
     r"""SEMEDA loss between logits and a label map.
 
     .. math::
@@ -93,6 +112,10 @@ def semeda_loss(pred: Tensor,
             this (Chebyshev distance) to a ground-truth semantic edge, the
             band of the trimap metric; the mean still divides by all valid
             pixels. Defaults to None (every pixel, as in the paper).
+        pool (int): Compare the embeddings after ``pool`` x ``pool`` average
+            pooling (stride ``pool``), which forgives edges that are off by
+            less than a cell; each pixel gets its cell's term. Defaults to 1
+            (pixel by pixel, as in the paper).
 
     Returns:
         Tensor: The loss; (N, H, W) when ``reduction='none'``.
@@ -117,6 +140,8 @@ def semeda_loss(pred: Tensor,
                                    or band_width < 1):
         raise ValueError(f'band_width must be an int >= 1 or None, got '
                          f'{band_width!r}')
+    if int(pool) != pool or pool < 1:
+        raise ValueError(f'pool must be an int >= 1, got {pool!r}')
     num_layers = max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
                      default=0)
     with torch.autocast(device_type=pred.device.type, enabled=False):
@@ -131,7 +156,10 @@ def semeda_loss(pred: Tensor,
                                                      gt_pre)):
                 if lam == 0:
                     continue
-                if embedding == 'linear':
+                if pool > 1:
+                    p_e, g_e = (_embed(e, i, embedding) for e in (p_e, g_e))
+                    term = _pooled_l1(p_e, g_e, pool)
+                elif embedding == 'linear':
                     term = (p_e - g_e).abs().mean(dim=1)
                 elif i < 2:  # relu embeddings: one fused pass
                     term = relu_l1(p_e, g_e.relu())
@@ -190,6 +218,8 @@ class SemedaLoss(nn.Module):
             linearly from 0 to ``loss_weight``. Defaults to 0.
         band_width (int, optional): Loss only near ground-truth edges; see
             :func:`semeda_loss`. Defaults to None (everywhere).
+        pool (int): Compare average-pooled embeddings; see
+            :func:`semeda_loss`. Defaults to 1.
 
     The iteration comes from MMEngine's ``MessageHub`` (set by the Runner,
     restored on resume); outside a training loop the full weight applies.
@@ -206,7 +236,8 @@ class SemedaLoss(nn.Module):
                  embedding: str = 'relu',
                  start_iter: int = 0,
                  ramp_iters: int = 0,
-                 band_width: Optional[int] = None) -> None:
+                 band_width: Optional[int] = None,
+                 pool: int = 1) -> None:
         super().__init__()
         check_loss_settings(loss_name, reduction)
         if embedding not in EMBEDDINGS:
@@ -218,6 +249,7 @@ class SemedaLoss(nn.Module):
                              f'ints, got {start_iter!r} and {ramp_iters!r}')
         self.embedding = embedding
         self.band_width = band_width
+        self.pool = pool
         self.start_iter = int(start_iter)
         self.ramp_iters = int(ramp_iters)
         self.num_classes = num_classes
@@ -296,7 +328,7 @@ class SemedaLoss(nn.Module):
         return self.loss_weight * factor * semeda_loss(
             pred, target, net, self.layer_weights, ignore_index, weight,
             reduction, avg_factor, self.check_labels, self.embedding,
-            self.band_width)
+            self.band_width, self.pool)
 
     def schedule_factor(self) -> float:
         """Weight factor in [0, 1] of the current training iteration (see
@@ -323,4 +355,5 @@ class SemedaLoss(nn.Module):
                 f'loss_weight={self.loss_weight}, '
                 f'checkpoint={self.checkpoint!r}, '
                 f'embedding={self.embedding!r}, start_iter={self.start_iter}, '
-                f'ramp_iters={self.ramp_iters}, band_width={self.band_width}')
+                f'ramp_iters={self.ramp_iters}, band_width={self.band_width}, '
+                f'pool={self.pool}')

@@ -337,3 +337,26 @@ def test_band_width_keeps_only_pixels_near_ground_truth_edges(
         band.sum() / target.numel())
     with pytest.raises(ValueError, match='band_width'):
         semeda_loss(logits, target, trained_edge_net, band_width=0)
+
+
+def test_pooled_matching_compares_cell_means(trained_edge_net):
+    torch.manual_seed(9)
+    target = square_label()
+    logits = torch.randn(1, C, 32, 32, requires_grad=True)
+    net = trained_edge_net
+    got = semeda_loss(logits, target, net, (1, 2, 0), pool=4)
+    probs = logits.softmax(1)
+    onehot = onehot_inputs(target, C, 255)
+    ref = 0
+    for lam, p, g in zip((1, 2), net(probs, 2), net(onehot, 2)):
+        cells = torch.nn.functional.avg_pool2d(p - g, 4)
+        ref = ref + lam * cells.abs().mean(1)
+    torch.testing.assert_close(got, ref.mean())
+    got.backward()
+    assert logits.grad.abs().sum() > 0
+    # a prediction shifted by one pixel costs less when matched by cells
+    shifted = confident_logits(square_label(shift=1))
+    assert (semeda_loss(shifted, target, net, (1, 2, 0), pool=4) <
+            semeda_loss(shifted, target, net, (1, 2, 0)))
+    with pytest.raises(ValueError, match='pool'):
+        semeda_loss(logits, target, net, pool=0)
