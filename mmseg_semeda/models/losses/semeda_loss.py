@@ -49,6 +49,31 @@ def relu_l1(x: Tensor, target: Tensor) -> Tensor:
     return _ReluL1.apply(x, target.detach())
 
 
+#: The paper's best layer weights per dataset (Chen et al. 2020, Table 2).
+PAPER_LAYER_WEIGHTS = {'voc': (2.0, 4.0, 0.0), 'cityscapes': (4.0, 2.0, 0.0)}
+
+
+def resolve_layer_weights(layer_weights) -> tuple:
+    """Three non-negative floats, or a name of :data:`PAPER_LAYER_WEIGHTS`.
+
+    Example:
+        >>> resolve_layer_weights('cityscapes')
+        (4.0, 2.0, 0.0)
+    """
+    if isinstance(layer_weights, str):
+        if layer_weights not in PAPER_LAYER_WEIGHTS:
+            raise ValueError(
+                f'layer_weights names: {sorted(PAPER_LAYER_WEIGHTS)}, got '
+                f'{layer_weights!r}')
+        return PAPER_LAYER_WEIGHTS[layer_weights]
+    weights = tuple(float(w) for w in layer_weights)
+    if len(weights) != 3 or min(weights) < 0:
+        raise ValueError('layer_weights must be 3 non-negative numbers or '
+                         f'one of {sorted(PAPER_LAYER_WEIGHTS)}, got '
+                         f'{layer_weights}')
+    return weights
+
+
 def _embed(pre: Tensor, layer: int, embedding: str) -> Tensor:
     """Embedding of a layer from its pre-activation."""
     if embedding == 'linear':
@@ -129,10 +154,7 @@ def semeda_loss(pred: Tensor,
     """
     check_seg_inputs(pred, target, ignore_index, edge_net.num_classes,
                      check_labels)
-    layer_weights = [float(w) for w in layer_weights]
-    if len(layer_weights) != 3 or min(layer_weights) < 0:
-        raise ValueError('layer_weights must be 3 non-negative numbers, got '
-                         f'{layer_weights}')
+    layer_weights = resolve_layer_weights(layer_weights)
     if embedding not in EMBEDDINGS:
         raise ValueError(f'embedding must be one of {EMBEDDINGS}, got '
                          f'{embedding!r}')
@@ -200,7 +222,8 @@ class SemedaLoss(nn.Module):
             as ``'edgenet_c11_camvid'``. Defaults to None (the bundled
             checkpoint for the class count, else one pretrained on synthetic
             masks and cached).
-        layer_weights (Sequence[float]): Weights of the three embeddings.
+        layer_weights (Sequence[float] | str): Weights of the three
+            embeddings, or ``'voc'`` / ``'cityscapes'`` for the paper's.
             Defaults to (2.0, 4.0, 0.0), the paper's VOC setting.
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
         reduction (str): 'none', 'mean' or 'sum'. Defaults to 'mean'.
@@ -254,10 +277,7 @@ class SemedaLoss(nn.Module):
         self.ramp_iters = int(ramp_iters)
         self.num_classes = num_classes
         self.checkpoint = checkpoint
-        self.layer_weights = tuple(float(w) for w in layer_weights)
-        if len(self.layer_weights) != 3 or min(self.layer_weights) < 0:
-            raise ValueError('layer_weights must be 3 non-negative numbers, '
-                             f'got {layer_weights}')
+        self.layer_weights = resolve_layer_weights(layer_weights)
         self.loss_weight = loss_weight
         self.reduction = reduction
         self.check_labels = check_labels

@@ -360,3 +360,14 @@ def test_pooled_matching_compares_cell_means(trained_edge_net):
             semeda_loss(shifted, target, net, (1, 2, 0)))
     with pytest.raises(ValueError, match='pool'):
         semeda_loss(logits, target, net, pool=0)
+
+
+def test_paper_layer_weights_by_name(edge_net_file):
+    assert SemedaLoss(checkpoint=edge_net_file,
+                      layer_weights='voc').layer_weights == (2.0, 4.0, 0.0)
+    assert SemedaLoss(checkpoint=edge_net_file, layer_weights='cityscapes'
+                      ).layer_weights == (4.0, 2.0, 0.0)
+    with pytest.raises(ValueError, match="names: \\['cityscapes', 'voc'\\]"):
+        SemedaLoss(checkpoint=edge_net_file, layer_weights='ade')
+    with pytest.raises(ValueError, match='3 non-negative numbers'):
+        SemedaLoss(checkpoint=edge_net_file, layer_weights=(1, -1, 0))
