@@ -89,6 +89,10 @@ def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
         while todo and len(running) < jobs:
             variant, seed = todo.pop(0)
             path = run_dir(work_dir, variant['name'], seed)
+            if not _take_lock(path):
+                print(f'[study] busy {path} (another study trains it)',
+                      flush=True)
+                continue
             cmd = _command(variant, seed, work_dir, common)
             log = open(path + '.log', 'w')
             print(f'[study] start {path}', flush=True)
@@ -102,12 +106,37 @@ def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
                 continue
             log.close()
             running.remove(item)
+            os.remove(path + '.lock')
             ok = proc.returncode == 0 and read_metrics(path) is not None
             print(f'[study] {"done" if ok else "FAILED"} {path} '
                   f'({time.time() - start:.0f} s)', flush=True)
             if not ok:
                 failed.append(path)
     return failed
+
+
+def _take_lock(path: str) -> bool:
+    """Create ``<run dir>.lock`` holding this process id, atomically; a lock
+    whose process is gone is taken over. False if a live process holds it.
+    """
+    lock = path + '.lock'
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(open(lock).read().strip() or 0)
+                os.kill(pid, 0)
+                return False
+            except (ValueError, ProcessLookupError):
+                os.remove(lock)  # stale: its study is gone
+                continue
+            except PermissionError:
+                return False
+        with os.fdopen(fd, 'w') as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
 
 
 def _mean_sd(values: List[float]) -> dict:

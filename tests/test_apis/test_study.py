@@ -99,3 +99,19 @@ def test_trains_variants_over_seeds_and_skips_finished_runs(
     assert '[study] start' in capsys.readouterr().out
     main(argv)  # everything done: nothing is trained again
     assert '[study] start' not in capsys.readouterr().out
+
+
+def test_a_run_in_progress_is_not_started_twice(tmp_path):
+    import subprocess
+    import sys
+
+    from mmseg_semeda.apis.study import _take_lock
+    path = str(tmp_path / 'ce_s0')
+    assert _take_lock(path)
+    assert not _take_lock(path)  # held by this (live) process
+    done = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True)
+    with open(path + '.lock', 'w') as f:
+        f.write(done.stdout.strip())  # a study that has exited
+    assert _take_lock(path)
+    assert open(path + '.lock').read() == str(os.getpid())
