@@ -105,8 +105,8 @@ class SemedaEdgeNet(nn.Module):
         of classes and the one-hot map is never built. (Doing the same for the
         second layer, a table row where its 5 x 5 field holds one label and a
         gathered matrix product elsewhere, was measured slower than the
-        16 -> 32 convolution itself, even with only 20% of the pixels near an
-        edge: ``tools/benchmark_loss.py`` on a CPU.)
+        16 -> 32 convolution itself on this project's 2-core CPU, even with
+        only 20% of the pixels near an edge.)
 
         Args:
             label (Tensor): Long labels (N, H, W) in [0, C) or ``ignore_index``.
@@ -130,61 +130,48 @@ class SemedaEdgeNet(nn.Module):
         by lookups as in :meth:`forward_labels`."""
         if num_layers not in (1, 2, 3):
             raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
-        index, mixed = self._label_index(label, ignore_index)
-        outs = [self._first_from_index(index, mixed)]
+        outs = [self._first_from_labels(label, ignore_index)]
         if num_layers >= 2:
             outs.append(self.conv2(F.relu(outs[0])))
         if num_layers == 3:
             outs.append(self.conv3(F.relu(outs[1])))
         return outs
 
-    def _label_index(self, label: Tensor,
-                     ignore_index: Optional[int]) -> tuple:
-        """Labels with ``ignore_index`` mapped to C (an all-zero class row)
-        and the mask of pixels whose first-layer receptive field is not
-        uniform."""
+    def _first_from_labels(self, label: Tensor,
+                           ignore_index: Optional[int]) -> Tensor:
+        """``conv1(onehot(label))`` by weight lookups.
+
+        Where the k x k neighbourhood of a pixel holds a single label c (most
+        pixels), the output is ``bias + sum of conv1.weight[:, c]``: one
+        lookup in a precomputed (C + 1, O) table. Only the other pixels, near
+        a label change, sum the k * k per-tap lookups. Ignore pixels map to
+        an all-zero class row. The result is a channels-last view.
+        """
+        n, h, w = label.shape
+        k, pad = self.kernel_size, self.kernel_size // 2
         index = label
         if ignore_index is not None:
             index = torch.where(label == ignore_index,
                                 torch.full_like(label, self.num_classes), label)
-        pad = self.kernel_size // 2
-        mixed = semantic_edges(index)
-        if pad > 1:
-            mixed = F.max_pool2d(mixed[:, None].float(), 2 * pad - 1, 1,
-                                 pad - 1)[:, 0] > 0
-        elif pad == 0:
-            mixed = torch.zeros_like(mixed)
-        return index, mixed
-
-    def _first_from_labels(self, label: Tensor,
-                           ignore_index: Optional[int]) -> Tensor:
-        """``conv1(onehot(label))`` by weight lookups."""
-        return self._first_from_index(*self._label_index(label, ignore_index))
-
-    def _first_from_index(self, index: Tensor, mixed: Tensor) -> Tensor:
-        """``conv1(onehot)`` of labels ``index`` in [0, C] (C: no class).
-
-        Where the k x k neighbourhood of a pixel holds a single label c, the
-        output is ``bias + sum of conv1.weight[:, c]``; only the ``mixed``
-        pixels, near a label change, sum the k * k per-tap lookups. The result
-        is a channels-last view (N, O, H, W).
-        """
-        n, h, w = index.shape
-        k, pad = self.kernel_size, self.kernel_size // 2
         table = F.pad(self.conv1.weight, (0, 0, 0, 0, 0, 1))  # (O, C+1, k, k)
         uniform = table.sum(dim=(2, 3)).t() + self.conv1.bias  # (C + 1, O)
         out = F.embedding(index, uniform)  # (N, H, W, O)
-        nn_, yy, xx = mixed.nonzero(as_tuple=True)
-        if nn_.numel():
-            taps = table.permute(2, 3, 1, 0)  # (k, k, C + 1, O)
-            mixed_out = self.conv1.bias.expand(nn_.numel(), -1)
-            for dy in range(k):
-                ys = (yy + dy - pad).clamp(0, h - 1)
-                for dx in range(k):
-                    xs = (xx + dx - pad).clamp(0, w - 1)
-                    mixed_out = mixed_out + F.embedding(
-                        index[nn_, ys, xs], taps[dy, dx])
-            out = out.index_put((nn_, yy, xx), mixed_out)
+        if pad > 0:
+            mixed = semantic_edges(index)
+            if pad > 1:
+                mixed = F.max_pool2d(mixed[:, None].float(), 2 * pad - 1, 1,
+                                     pad - 1)[:, 0] > 0
+            nn_, yy, xx = mixed.nonzero(as_tuple=True)
+            if nn_.numel():
+                taps = table.permute(2, 3, 1, 0)  # (k, k, C + 1, O)
+                mixed_out = self.conv1.bias.expand(nn_.numel(), -1)
+                for dy in range(k):
+                    ys = (yy + dy - pad).clamp(0, h - 1)
+                    for dx in range(k):
+                        xs = (xx + dx - pad).clamp(0, w - 1)
+                        mixed_out = mixed_out + F.embedding(
+                            index[nn_, ys, xs], taps[dy, dx])
+                out = out.index_put((nn_, yy, xx), mixed_out)
         return out.permute(0, 3, 1, 2)
 
     def pre_activations(self, probs: Tensor,

@@ -18,9 +18,9 @@ EMBEDDINGS = ('relu', 'linear')
 
 
 class _ReluL1(torch.autograd.Function):
-    """Channel mean of ``|relu(x) - target|`` (N, C, H, W) -> (N, H, W) in
-    one pass forward and one backward, without the intermediate tensors of
-    the unfused expression (relu, difference, abs). Same values and the same
+    """Channel mean of ``|relu(x) - target|`` (N, C, H, W) -> (N, H, W) with
+    two saved tensors and no autograd graph of its own (the unfused
+    expression keeps relu, difference and abs). Same values and the same
     (sub)gradients as ``(x.relu() - target).abs().mean(1)``: zero where
     ``x <= 0`` or where the difference is 0."""
 
@@ -49,7 +49,8 @@ def relu_l1(x: Tensor, target: Tensor) -> Tensor:
     return _ReluL1.apply(x, target.detach())
 
 
-#: The paper's best layer weights per dataset (Chen et al. 2020, Table 2).
+#: The paper's best layer weights per dataset (Chen et al. 2020, as
+#: summarised in this project's design card).
 PAPER_LAYER_WEIGHTS = {'voc': (2.0, 4.0, 0.0), 'cityscapes': (4.0, 2.0, 0.0)}
 
 
