@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mmseg_semeda import SemedaEdgeNet, SemedaLoss, semeda_loss
+from mmseg_semeda.models.losses.semeda_loss import relu_l1
 from mmseg_semeda.pretrain import onehot_inputs
 
 C = 4
@@ -124,6 +125,21 @@ def test_hand_computed_value_with_a_single_layer():
     loss = semeda_loss(logits, target, net, layer_weights=(3.0, 0.0, 0.0))
     # pixel 0: |0.5 - 1| = 0.5 ; pixel 1: |0.5 - 0| = 0.5 -> mean 0.5, x3
     torch.testing.assert_close(loss, torch.tensor(1.5))
+
+
+def test_fused_relu_l1_equals_the_plain_expression():
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 9, 11, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(2, 16, 9, 11, dtype=torch.float64)
+    target[:, :3] = 0  # zero targets where x <= 0: no gradient there
+    assert torch.autograd.gradcheck(lambda v: relu_l1(v, target), (x, ))
+    fused = relu_l1(x, target)
+    plain = (x.relu() - target).abs().mean(dim=1)
+    torch.testing.assert_close(fused, plain)
+    w = torch.randn_like(fused)
+    g_fused, = torch.autograd.grad((fused * w).sum(), x)
+    g_plain, = torch.autograd.grad((plain * w).sum(), x)
+    torch.testing.assert_close(g_fused, g_plain)
 
 
 def test_gradcheck_float64(trained_edge_net):
