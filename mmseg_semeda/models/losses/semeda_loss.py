@@ -75,6 +75,21 @@ def resolve_layer_weights(layer_weights) -> tuple:
     return weights
 
 
+def check_matching(embedding: str, band_width: Optional[int],
+                   pool: int) -> None:
+    """Raise a ValueError for an unknown ``embedding`` or a bad
+    ``band_width`` / ``pool`` (see :func:`semeda_loss`)."""
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f'embedding must be one of {EMBEDDINGS}, got '
+                         f'{embedding!r}')
+    if band_width is not None and (int(band_width) != band_width
+                                   or band_width < 1):
+        raise ValueError(f'band_width must be an int >= 1 or None, got '
+                         f'{band_width!r}')
+    if int(pool) != pool or pool < 1:
+        raise ValueError(f'pool must be an int >= 1, got {pool!r}')
+
+
 def _embed(pre: Tensor, layer: int, embedding: str) -> Tensor:
     """Embedding of a layer from its pre-activation."""
     if embedding == 'linear':
@@ -156,15 +171,7 @@ def semeda_loss(pred: Tensor,
     check_seg_inputs(pred, target, ignore_index, edge_net.num_classes,
                      check_labels)
     layer_weights = resolve_layer_weights(layer_weights)
-    if embedding not in EMBEDDINGS:
-        raise ValueError(f'embedding must be one of {EMBEDDINGS}, got '
-                         f'{embedding!r}')
-    if band_width is not None and (int(band_width) != band_width
-                                   or band_width < 1):
-        raise ValueError(f'band_width must be an int >= 1 or None, got '
-                         f'{band_width!r}')
-    if int(pool) != pool or pool < 1:
-        raise ValueError(f'pool must be an int >= 1, got {pool!r}')
+    check_matching(embedding, band_width, pool)
     num_layers = max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
                      default=0)
     with torch.autocast(device_type=pred.device.type, enabled=False):
@@ -273,9 +280,7 @@ class SemedaLoss(nn.Module):
                  pool: int = 1) -> None:
         super().__init__()
         check_loss_settings(loss_name, reduction)
-        if embedding not in EMBEDDINGS:
-            raise ValueError(f'embedding must be one of {EMBEDDINGS}, got '
-                             f'{embedding!r}')
+        check_matching(embedding, band_width, pool)
         if int(start_iter) != start_iter or start_iter < 0 or int(
                 ramp_iters) != ramp_iters or ramp_iters < 0:
             raise ValueError('start_iter and ramp_iters must be non-negative '

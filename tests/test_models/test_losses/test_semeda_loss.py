@@ -312,6 +312,8 @@ def test_start_iter_and_ramp_follow_the_runner_iteration(edge_net_file):
     (dict(start_iter=-1), 'non-negative ints'),
     (dict(ramp_iters=2.5), 'non-negative ints'),
     (dict(embedding='pre'), 'embedding must be one of'),
+    (dict(band_width=0), 'band_width must be an int'),
+    (dict(pool=1.5), 'pool must be an int'),
 ])
 def test_bad_schedule_and_embedding(edge_net_file, kwargs, match):
     with pytest.raises(ValueError, match=match):
