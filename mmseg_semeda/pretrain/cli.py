@@ -53,8 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument('--crop', type=int, default=64)
     tr.add_argument('--batch-size', type=int, default=8)
     tr.add_argument('--lr', type=float, default=1e-2)
-    tr.add_argument('--soft-prob', type=float, default=0.0,
-                    help='share of batches fed as soft, noisy one-hot maps')
+    tr.add_argument('--soft-prob', type=float, default=0.5,
+                    help='share of batches fed as soft, noisy one-hot maps '
+                    '(0: one-hot only, as in the paper); such nets suit '
+                    "SemedaLoss's default band-limited loss (README, "
+                    '"Results")')
     tr.add_argument('--synthetic-share', type=float, default=0.5,
                     help='with --ann-dir: share of batches of synthetic '
                     'masks mixed in (more edges and void than real crops)')

@@ -61,19 +61,31 @@ def _no_scope(obj):
 
 def test_voc_and_cityscapes_configs_change_only_the_loss():
     from mmengine.hub import get_config
+    from mmseg.registry import MODELS
+
+    from mmseg_semeda.models.losses.semeda_loss import PAPER_LAYER_WEIGHTS
     for ours, stock in [
-        ('deeplabv3plus_r101_voc.py',
+        ('deeplabv3plus_r101_voc',
          'deeplabv3plus_r101-d8_4xb4-40k_voc12aug-512x512.py'),
-        ('deeplabv3plus_r50_cityscapes.py',
+        ('deeplabv3plus_r50_cityscapes',
          'deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'),
     ]:
-        a = _no_scope(Config.fromfile(osp.join(CONFIGS, ours)).to_dict())
         b = _no_scope(get_config(f'mmseg::deeplabv3plus/{stock}').to_dict())
-        a.pop('custom_imports')
-        la = a['model']['decode_head'].pop('loss_decode')
         b['model']['decode_head'].pop('loss_decode')
-        assert a == b
-        assert la[1]['type'] == 'SemedaLoss'
+        for form in ('', '_paper'):
+            a = _no_scope(Config.fromfile(
+                osp.join(CONFIGS, f'{ours}{form}.py')).to_dict())
+            a.pop('custom_imports')
+            la = a['model']['decode_head'].pop('loss_decode')
+            assert a == b
+            assert la[1]['type'] == 'SemedaLoss'
+            # the default form is the package's; the paper's says all of it
+            assert (la[1] == dict(type='SemedaLoss')) == (form == '')
+            if form:
+                loss = MODELS.build(la[1])
+                assert loss.band_width is None
+                assert loss.layer_weights == PAPER_LAYER_WEIGHTS[
+                    'voc' if 'voc' in ours else 'cityscapes']
 
 
 # ------------------------------------------------------------------ CamVid

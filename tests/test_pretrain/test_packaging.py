@@ -23,5 +23,6 @@ def test_checkpoints_found_after_a_non_editable_install(tmp_path):
                          cwd=str(tmp_path), capture_output=True, text=True)
     names = out.stdout.strip()
     for c in (11, 19, 21, 150):
-        assert f'edgenet_c{c}_synthetic' in names, names
-    assert 'edgenet_c11_camvid' in names
+        assert f"'edgenet_c{c}_synthetic'" in names, names
+        assert f"'edgenet_c{c}_synthetic_soft'" in names, names
+    assert "'edgenet_c11_camvid_soft'" in names

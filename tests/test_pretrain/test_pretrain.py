@@ -94,6 +94,11 @@ def test_tool_synthetic(tmp_path, capsys):
                  str(out)])
     assert 'synthetic' in meta['trained_on'] and out.is_file()
     assert 'F1' in capsys.readouterr().out
+    assert meta['soft_prob'] == 0.5  # the tool's default: soft nets
+    onehot = main(['--synthetic', '--num-classes', '3', '--iters', '5',
+                   '--crop', '32', '--batch-size', '2', '--quiet',
+                   '--soft-prob', '0', '--out', str(tmp_path / 'o.pth')])
+    assert onehot['soft_prob'] == 0.0
 
 
 def test_bad_inputs(tmp_path):
@@ -136,8 +141,9 @@ def test_bad_inputs(tmp_path):
 def test_bundled_checkpoints_load_with_metadata():
     bundled = bundled_checkpoints()
     for c in (11, 19, 21, 150):
-        assert f'edgenet_c{c}_synthetic' in bundled, sorted(bundled)
-    assert 'edgenet_c11_camvid' in bundled
+        for kind in ('synthetic', 'synthetic_soft'):
+            assert f'edgenet_c{c}_{kind}' in bundled, sorted(bundled)
+    assert {'edgenet_c11_camvid', 'edgenet_c11_camvid_soft'} <= set(bundled)
     for name, path in bundled.items():
         assert os.path.getsize(path) < 400_000, (name, os.path.getsize(path))
         net = SemedaEdgeNet.from_checkpoint(path)
@@ -147,10 +153,11 @@ def test_bundled_checkpoints_load_with_metadata():
     assert loss.num_classes == 11
 
 
-def test_zero_config_uses_the_bundled_net_for_known_counts():
+def test_zero_config_uses_the_bundled_soft_net_for_known_counts():
     net = default_edge_net(21)
     bundled = SemedaEdgeNet.from_checkpoint(
-        bundled_checkpoints()['edgenet_c21_synthetic'])
+        bundled_checkpoints()['edgenet_c21_synthetic_soft'])
+    assert bundled.meta['soft_prob'] == 0.5
     for k, v in bundled.state_dict().items():
         assert torch.equal(net.state_dict()[k], v)
 
@@ -169,3 +176,5 @@ def test_zero_config_pretrains_once_then_reuses_the_cache(monkeypatch):
     assert calls == []
     for k, v in loss.edge_net.state_dict().items():
         assert torch.equal(again.edge_net.state_dict()[k], v)
+    assert loss.edge_net.meta['soft_prob'] == zoo.FALLBACK_SETTINGS[
+        'soft_prob'] > 0

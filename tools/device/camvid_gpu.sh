@@ -47,7 +47,7 @@ if [ -d .device/camvid/images ]; then
             val_dataloader.num_workers=1 optim_wrapper.type=AmpOptimWrapper)
     n=$(echo $SEEDS | wc -w)
     variants=(--variant ce ${CFG}_ce.py --variant semeda ${CFG}_semeda.py
-              --variant semeda_band3 ${CFG}_semeda_band3.py)
+              --variant semeda_paper ${CFG}_semeda_paper.py)
     timeout "$BUDGET" python3 tools/study_losses.py --seeds $SEEDS \
         --jobs $((3 * n)) --threads 1 --work-dir /tmp/study \
         --cfg-options "${common[@]}" "${variants[@]}" \
