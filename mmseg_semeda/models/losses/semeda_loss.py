@@ -233,7 +233,7 @@ class SemedaLoss(nn.Module):
     3-pixel band around ground-truth edges (``band_width=3``), an edge net
     pretrained with soft, noisy inputs in half of its batches (the bundled
     ``edgenet_c{C}_synthetic_soft``) and ``loss_weight=2.0``. There the
-    paper's form (every pixel, one-hot edge net) lost 2.2 mIoU to
+    paper's form (every pixel, one-hot edge net) lost 2.3 mIoU to
     cross-entropy, mostly on small classes. The paper's settings stay
     available by name::
 
