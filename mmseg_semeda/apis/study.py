@@ -26,8 +26,12 @@ from ..fileio import atomic_write
 #: Metrics reported, in table order.
 KEYS = ('mIoU', 'mIoU_band_w1', 'mIoU_band_w3', 'mIoU_band_w5',
         'mIoU_band_w10', 'mIoU_interior_w3', 'mBF')
-TRAIN = osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), 'tools', 'train.py')
+TOOLS = osp.join(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))), 'tools')
+TRAIN = osp.join(TOOLS, 'train.py')
+TEST = osp.join(TOOLS, 'test.py')
+#: Test metrics of a run, written by ``tools/test.py --metrics-out``.
+TEST_METRICS = 'test_metrics.json'
 
 
 def parse_variant(spec: Sequence[str]) -> dict:
@@ -60,6 +64,16 @@ def read_metrics(path: str) -> Optional[Dict[str, float]]:
     return None
 
 
+def read_test_metrics(path: str) -> Optional[Dict[str, float]]:
+    """The metrics of the run's test set (``<run dir>/test_metrics.json``,
+    see ``--test``), or None."""
+    try:
+        with open(osp.join(path, TEST_METRICS)) as f:
+            return json.load(f)['metrics']
+    except FileNotFoundError:
+        return None
+
+
 def _command(variant: dict, seed: int, work_dir: str,
              common: Sequence[str] = ()) -> List[str]:
     return [sys.executable, TRAIN, variant['config'], '--work-dir',
@@ -67,18 +81,36 @@ def _command(variant: dict, seed: int, work_dir: str,
             f'randomness.seed={seed}', *common, *variant['options']]
 
 
+def _test_command(variant: dict, seed: int, work_dir: str,
+                  common: Sequence[str] = ()) -> List[str]:
+    path = run_dir(work_dir, variant['name'], seed)
+    with open(osp.join(path, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    return [sys.executable, TEST, variant['config'], checkpoint,
+            '--work-dir', osp.join(path, 'test'), '--metrics-out',
+            osp.join(path, TEST_METRICS), '--cfg-options',
+            f'randomness.seed={seed}', *common, *variant['options']]
+
+
+def _done(path: str, test: bool) -> bool:
+    return read_metrics(path) is not None and (
+        not test or read_test_metrics(path) is not None)
+
+
 def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
             jobs: int = 1, threads: Optional[int] = None,
-            common: Sequence[str] = ()) -> List[str]:
+            common: Sequence[str] = (), test: bool = False) -> List[str]:
     """Train every (variant, seed) without metrics yet, ``jobs`` at a time,
     each with ``threads`` CPU threads and the ``--cfg-options`` ``common``
-    (before the variant's own); logs go to ``<run dir>.log``.
+    (before the variant's own); logs go to ``<run dir>.log``. With ``test``,
+    each run's last checkpoint is then scored on the config's test set
+    (``tools/test.py``, in the same job slot).
 
     Returns:
         list[str]: The run directories that failed.
     """
     todo = [(v, s) for s in seeds for v in variants
-            if read_metrics(run_dir(work_dir, v['name'], s)) is None]
+            if not _done(run_dir(work_dir, v['name'], s), test)]
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -93,21 +125,29 @@ def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
                 print(f'[study] busy {path} (another study trains it)',
                       flush=True)
                 continue
-            cmd = _command(variant, seed, work_dir, common)
-            log = open(path + '.log', 'w')
-            print(f'[study] start {path}', flush=True)
+            trained = read_metrics(path) is not None
+            cmd = (_test_command if trained else _command)(
+                variant, seed, work_dir, common)
+            log = open(path + '.log', 'a' if trained else 'w')
+            print(f'[study] {"test" if trained else "start"} {path}',
+                  flush=True)
             running.append((subprocess.Popen(cmd, stdout=log,
                                              stderr=subprocess.STDOUT,
-                                             env=env), path, log, time.time()))
+                                             env=env), path, log, time.time(),
+                            variant, seed))
         time.sleep(2)
         for item in list(running):
-            proc, path, log, start = item
+            proc, path, log, start, variant, seed = item
             if proc.poll() is None:
                 continue
             log.close()
             running.remove(item)
-            os.remove(path + '.lock')
             ok = proc.returncode == 0 and read_metrics(path) is not None
+            if ok and test and read_test_metrics(path) is None:
+                todo.insert(0, (variant, seed))  # its test next, same slot
+                os.remove(path + '.lock')
+                continue
+            os.remove(path + '.lock')
             print(f'[study] {"done" if ok else "FAILED"} {path} '
                   f'({time.time() - start:.0f} s)', flush=True)
             if not ok:
@@ -146,11 +186,12 @@ def _mean_sd(values: List[float]) -> dict:
 
 
 def summarize(variants: List[dict], seeds: Sequence[int],
-              work_dir: str) -> dict:
+              work_dir: str, reader=read_metrics) -> dict:
     """Per variant: metrics of each seed, mean and sample standard
     deviation, and the paired difference to the first variant over the
-    seeds both have."""
-    runs = {v['name']: {s: read_metrics(run_dir(work_dir, v['name'], s))
+    seeds both have; ``reader`` (:func:`read_metrics`, validation, or
+    :func:`read_test_metrics`) gives a run's metrics."""
+    runs = {v['name']: {s: reader(run_dir(work_dir, v['name'], s))
                         for s in seeds} for v in variants}
     base = variants[0]['name']
     out = dict(baseline=base, seeds=list(seeds), variants={})
@@ -226,6 +267,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         metavar='KEY=VALUE',
                         help='config options for every run (a variant\'s '
                         'own come after them)')
+    parser.add_argument('--test', action='store_true',
+                        help='also score each run\'s last checkpoint on its '
+                        'config\'s test set (tools/test.py); the summary '
+                        'gets a "test" part')
     return parser.parse_args(argv)
 
 
@@ -244,9 +289,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
     failed: List[str] = []
     if not args.collect_only:
         failed = run_all(variants, args.seeds, args.work_dir, args.jobs,
-                         args.threads, args.cfg_options)
+                         args.threads, args.cfg_options, args.test)
     summary = summarize(variants, args.seeds, args.work_dir)
     print(markdown(summary))
+    if args.test:
+        summary['test'] = summarize(variants, args.seeds, args.work_dir,
+                                    read_test_metrics)
+        print('Test set:\n\n' + markdown(summary['test']))
     if args.json:
         atomic_write(args.json, lambda tmp: json.dump(
             summary, open(tmp, 'w'), indent=1))

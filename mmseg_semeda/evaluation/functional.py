@@ -25,10 +25,12 @@ def dilate(mask: Tensor, radius: int) -> Tensor:
     return x.reshape(shape) > 0
 
 
-def inner_boundary(masks: Tensor) -> Tensor:
+def inner_boundary(masks: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     """Pixels of each binary mask (K, H, W) with an 8-neighbour outside it
-    (the image border does not count as outside)."""
-    outside = ~masks
+    (the image border does not count as outside, nor do pixels where
+    ``valid`` (H, W) is False: an ignore region is neither inside nor
+    outside)."""
+    outside = ~masks if valid is None else ~masks & valid
     # replicate padding: border pixels see themselves, not an outside.
     padded = F.pad(outside.float().unsqueeze(1), (1, 1, 1, 1), mode='replicate')
     near_outside = F.max_pool2d(padded, 3, stride=1).squeeze(1) > 0
@@ -97,7 +99,10 @@ def boundary_f_stats(pred: Tensor, label: Tensor, num_classes: int,
     2013): for each class, the boundary pixels of the predicted mask within
     ``tolerance`` of the ground-truth boundary, and vice versa.
 
-    Predicted boundary pixels that fall on ignore pixels are not counted.
+    Ignore pixels are neither inside nor outside a mask: they make no
+    boundary in either map, and predicted boundary pixels on them are not
+    counted, so a prediction equal to the ground truth on every non-ignore
+    pixel scores 1 whatever it says at ignore pixels.
 
     Returns:
         Tensor: (C, 4) float64: matched predicted boundary pixels, predicted
@@ -112,8 +117,8 @@ def boundary_f_stats(pred: Tensor, label: Tensor, num_classes: int,
     if classes.numel() == 0:
         return out
     cls = classes.view(-1, 1, 1)
-    pred_b = inner_boundary(pred.unsqueeze(0) == cls) & valid
-    gt_b = inner_boundary(label.unsqueeze(0) == cls)
+    pred_b = inner_boundary(pred.unsqueeze(0) == cls, valid) & valid
+    gt_b = inner_boundary(label.unsqueeze(0) == cls, valid)
     matched_p = (pred_b & dilate(gt_b, tolerance)).flatten(1).sum(1)
     matched_g = (gt_b & dilate(pred_b, tolerance)).flatten(1).sum(1)
     out[classes] = torch.stack([
@@ -144,7 +149,8 @@ def e_measure(pred: Tensor, label: Tensor, num_classes: int,
     \\mathrm{mean}(X)`, :math:`\\xi = 2 \\phi_G \\phi_P / (\\phi_G^2 +
     \\phi_P^2)` and :math:`E = \\mathrm{mean}((1 + \\xi)^2 / 4)`; when G is
     empty E = mean(1 - P), when G is full E = mean(P), as in the authors'
-    code.
+    code, except that their code divides the sum by n - 1 for n pixels (a
+    perfect map scores n / (n - 1) there, 1 here).
 
     Returns:
         Tensor: (C,) float64; NaN for classes in neither map.
@@ -171,5 +177,5 @@ def e_measure(pred: Tensor, label: Tensor, num_classes: int,
     g_sum = g.sum(1, keepdim=True)
     enhanced = torch.where(g_sum == 0, 1 - p, enhanced)
     enhanced = torch.where(g_sum == n, p, enhanced)
-    out[classes] = enhanced.sum(1) / max(n - 1, 1)
+    out[classes] = enhanced.mean(1)
     return out

@@ -188,42 +188,47 @@ def pretrain_edge_net(num_classes: int,
         the training settings and seconds taken.
     """
     start = time.perf_counter()
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    if source is None:
-        source = synthetic_source(num_classes, crop, ignore_index)
-    net = SemedaEdgeNet(num_classes, channels).to(device)
-    # A one-hot convolution is faster for few classes, lookups for many.
-    lookup = num_classes > 32
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iters)
-    bar = None
-    if progress:
-        from mmengine.utils import ProgressBar
-        bar = ProgressBar(iters)
-    for _ in range(iters):
-        labels = source(batch_size, g)
-        target = edge_targets(labels, ignore_index)
-        if soft_prob > 0 and bool(torch.rand(1, generator=g) < soft_prob):
-            x = soften(onehot_inputs(labels, num_classes, ignore_index), g)
-            logits = net.edge_logits(x.to(device))
-        elif lookup:  # the first layer as weight lookups: cheap for any C
-            logits = net.edge_logits_labels(labels.to(device), ignore_index)
-        else:
-            x = onehot_inputs(labels, num_classes, ignore_index)
-            logits = net.edge_logits(x.to(device))
-        loss = F.cross_entropy(logits, target.to(device), ignore_index=-100)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if bar is not None:
-            bar.update()
+    # The caller's random streams stay as they were (the loss pretrains a
+    # zero-config net in the middle of a training): only the CPU generator
+    # is used here, seeded inside a fork of it.
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
+        if source is None:
+            source = synthetic_source(num_classes, crop, ignore_index)
+        net = SemedaEdgeNet(num_classes, channels).to(device)
+        # A one-hot convolution is faster for few classes, lookups for many.
+        lookup = num_classes > 32
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iters)
+        bar = None
+        if progress:
+            from mmengine.utils import ProgressBar
+            bar = ProgressBar(iters)
+        for _ in range(iters):
+            labels = source(batch_size, g)
+            target = edge_targets(labels, ignore_index)
+            if soft_prob > 0 and bool(torch.rand(1, generator=g) < soft_prob):
+                x = soften(onehot_inputs(labels, num_classes, ignore_index), g)
+                logits = net.edge_logits(x.to(device))
+            elif lookup:  # the first layer as weight lookups: cheap for any C
+                logits = net.edge_logits_labels(labels.to(device), ignore_index)
+            else:
+                x = onehot_inputs(labels, num_classes, ignore_index)
+                logits = net.edge_logits(x.to(device))
+            loss = F.cross_entropy(logits, target.to(device), ignore_index=-100)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if bar is not None:
+                bar.update()
     net.eval()
     net.meta.update(
         iters=iters, batch_size=batch_size, crop=crop, lr=lr,
         soft_prob=soft_prob, seed=seed, ignore_index=ignore_index,
-        final_loss=float(loss.detach()), train_seconds=time.perf_counter() - start)
+        final_loss=float(loss.detach()),
+        train_seconds=time.perf_counter() - start)
     return net
 
 

@@ -105,10 +105,11 @@ def default_edge_net(num_classes: int) -> SemedaEdgeNet:
         box = [None]
         if dist.get_rank() == 0:
             net = _load_or_pretrain(num_classes)
-            box = [(net.state_dict(), net.meta)]
+            box = [(net.state_dict(), net.meta, net.channels,
+                    net.kernel_size)]
         broadcast_object_list(box, src=0)
-        state, meta = box[0]
-        net = SemedaEdgeNet(num_classes)
+        state, meta, channels, kernel_size = box[0]
+        net = SemedaEdgeNet(num_classes, channels, kernel_size)
         net.load_state_dict(state)
         net.meta = dict(meta)
         return net.eval()

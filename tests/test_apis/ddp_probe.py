@@ -25,11 +25,14 @@ class RankProbeHook(Hook):
                                                'module') else runner.model
         checksum = sum(float(p.double().sum()) for p in model.parameters())
         loss = model.decode_head.loss_decode[1]
+        switch = runner.message_hub.get_info(
+            'semeda_switch/loss_semeda_auto')
         with open(osp.join(runner.work_dir, f'rank{get_rank()}.json'),
                   'w') as f:
             json.dump(dict(losses=self.losses, checksum=checksum,
                            world_size=torch.distributed.get_world_size()
                            if torch.distributed.is_initialized() else 1,
+                           switch=switch,
                            edge_net_sum=float(sum(
                                p.double().sum()
                                for p in loss.edge_net.parameters()))), f)

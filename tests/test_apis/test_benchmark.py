@@ -14,5 +14,8 @@ def test_benchmark_tool_writes_the_documented_fields(tmp_path):
                 'semeda_peak_mb', 'semeda_loss_only_s',
                 'ce_loss_only_s'):
         assert key in saved, key
-    assert saved['semeda_ratio'] == res['semeda_step_s'] / res['ce_step_s']
-    assert saved['ce_step_s'] > 0 and saved['semeda_peak_mb'] > 0
+    assert saved == json.loads(json.dumps(res))
+    # the loss alone is a part of a training step, timed apart
+    for v in ('ce', 'semeda'):
+        assert 0 < saved[f'{v}_loss_only_s'] < saved[f'{v}_step_s'], v
+    assert saved['semeda_peak_mb'] > 0

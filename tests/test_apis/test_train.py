@@ -28,6 +28,17 @@ custom_imports = dict(imports=['mmseg_semeda', 'ddp_probe'],
 '''
 
 
+# Beside the loss, one that waits for a pixel accuracy no tiny run reaches;
+# its running accuracy (MessageHub) is what the probe reports as 'switch'.
+AUTO_LOSS = '''
+model = dict(decode_head=dict(loss_decode=[
+    dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+    dict(type='SemedaLoss', layer_weights=(2.0, 4.0, 0.0)),
+    dict(type='SemedaLoss', start_iter='auto', start_acc=1.0,
+         loss_name='loss_semeda_auto')]))
+'''
+
+
 def _losses(work_dir):
     files = sorted(glob.glob(osp.join(work_dir, 'rank*.json')))
     return [json.load(open(f)) for f in files]
@@ -138,7 +149,8 @@ def test_camvid_dataset_on_the_real_data():
 def test_train_resume_and_load_into_ce_config(tmp_path, shapes_root,
                                                monkeypatch):
     monkeypatch.syspath_prepend(osp.dirname(__file__))
-    cfg = tiny_config(tmp_path, shapes_root, iters=4, extra=LOSS_HOOK)
+    cfg = tiny_config(tmp_path, shapes_root, iters=4,
+                      extra=LOSS_HOOK + AUTO_LOSS)
     full, part = str(tmp_path / 'full'), str(tmp_path / 'part')
     train_main([cfg, '--work-dir', full])
     # interrupted after 2 iterations, then resumed up to 4
@@ -153,6 +165,12 @@ def test_train_resume_and_load_into_ce_config(tmp_path, shapes_root,
         assert a.keys() == b.keys() and 'decode.loss_semeda' in a
         for k in a:
             assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
+    # the automatic start's running accuracy went on across --resume
+    switch = _losses(full)[0]['switch']
+    assert switch['iter'] == 3 and not switch['on']
+    resumed_switch = _losses(part)[0]['switch']
+    assert resumed_switch['acc'] == pytest.approx(switch['acc'], rel=1e-9)
+    assert resumed_switch['iter'] == 3
     ckpt = osp.join(full, 'iter_4.pth')
     state = torch.load(ckpt, map_location='cpu')['state_dict']
     assert not any('edge' in k for k in state)
@@ -273,7 +291,9 @@ custom_imports = dict(imports=['mmseg_semeda'],
 
 
 def test_ddp_two_cpu_processes_with_torchrun(tmp_path, shapes_root):
-    cfg = tiny_config(tmp_path, shapes_root, iters=3, extra=LOSS_HOOK)
+    # every rank must keep the same running accuracy (all-reduced)
+    cfg = tiny_config(tmp_path, shapes_root, iters=3,
+                      extra=LOSS_HOOK + AUTO_LOSS)
     work = str(tmp_path / 'ddp')
     _run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
           '2', '--master_port', '29517', osp.join(REPO, 'tools', 'train.py'),
@@ -283,6 +303,9 @@ def test_ddp_two_cpu_processes_with_torchrun(tmp_path, shapes_root):
     assert len(ranks) == 2 and all(r['world_size'] == 2 for r in ranks)
     assert ranks[0]['checksum'] == ranks[1]['checksum']
     assert ranks[0]['edge_net_sum'] == ranks[1]['edge_net_sum']
+    switch = ranks[0]['switch']
+    assert switch['iter'] == 2 and not switch['on'] and 0 < switch['acc'] < 1
+    assert ranks[1]['switch'] == switch
     for r in ranks:
         assert len(r['losses']) == 3
         assert all(torch.isfinite(torch.tensor(v)) for step in r['losses']

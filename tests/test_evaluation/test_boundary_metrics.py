@@ -57,8 +57,10 @@ def _edges_ref(label, ignore):
     return e & (label != ignore)
 
 
-def _boundary_ref(mask):
+def _boundary_ref(mask, valid=None):
+    """Mask pixels with a valid 8-neighbour outside the mask."""
     h, w = mask.shape
+    valid = np.ones_like(mask) if valid is None else valid
     b = np.zeros_like(mask)
     for y in range(h):
         for x in range(w):
@@ -68,7 +70,7 @@ def _boundary_ref(mask):
                 for dx in (-1, 0, 1):
                     yy, xx = min(max(y + dy, 0), h - 1), min(max(x + dx, 0),
                                                              w - 1)
-                    b[y, x] |= not mask[yy, xx]
+                    b[y, x] |= valid[yy, xx] and not mask[yy, xx]
     return b
 
 
@@ -179,8 +181,8 @@ def test_bf_matches_reference_on_random_masks():
         valid = label != 255
         f = np.full(3, np.nan)
         for c in range(3):
-            pb = _boundary_ref(pred == c) & valid
-            gb = _boundary_ref(label == c)
+            pb = _boundary_ref(pred == c, valid) & valid
+            gb = _boundary_ref(label == c, valid)
             if not pb.any() and not gb.any():
                 continue
             prec = (pb & (_chebyshev_dist_to(gb) <= tol)).sum() / max(
@@ -194,14 +196,36 @@ def test_bf_matches_reference_on_random_masks():
     assert res['mBF'] == pytest.approx(expected, abs=0.006)
 
 
+@pytest.mark.parametrize('void_pred', [0, 1, 'random'])
+def test_every_metric_scores_a_perfect_prediction_100_whatever_at_void(
+        void_pred):
+    """Equal to the ground truth on every non-void pixel: 100, whatever is
+    predicted at void pixels (regions of void inside and along classes)."""
+    rng = np.random.default_rng(4)
+    pairs = []
+    for _ in range(3):
+        label = rng.integers(0, 3, (6, 6)).repeat(4, 0).repeat(4, 1)
+        label[5:11, 3:9] = 255  # a void blob across class boundaries
+        label[:, -2:] = 255  # a void strip along the border
+        pred = label.copy()
+        void = label == 255
+        pred[void] = (rng.integers(0, 3, void.sum())
+                      if void_pred == 'random' else void_pred)
+        pairs.append((torch.from_numpy(pred), torch.from_numpy(label)))
+    for metric, key in ((BoundaryFScoreMetric(tolerance=0), 'mBF'),
+                        (TrimapIoUMetric(widths=(1, 3)), 'mIoU_band_w1'),
+                        (TrimapIoUMetric(widths=(1, 3)), 'mIoU_interior_w3'),
+                        (EMeasureMetric(), 'mEmeasure')):
+        assert _run(metric, pairs)[key] == pytest.approx(100.0), key
+
+
 # ---------------------------------------------------------------- E-measure
 def test_e_measure_perfect_and_reference():
     label = _halves(8, 4)
     e = e_measure(label, label, 2)
-    n = 64
-    torch.testing.assert_close(e, torch.full((2, ), n / (n - 1),
-                                             dtype=torch.float64))
-    # Independent reference (the authors' formula, numpy) on random maps.
+    torch.testing.assert_close(e, torch.ones(2, dtype=torch.float64))
+    # Independent reference (the authors' formula, numpy, but a mean over
+    # the n pixels where their code divides by n - 1) on random maps.
     rng = np.random.default_rng(2)
     label = rng.integers(0, 3, (6, 6))
     pred = np.where(rng.random((6, 6)) < 0.7, label, rng.integers(0, 3,
@@ -217,7 +241,7 @@ def test_e_measure_perfect_and_reference():
             a, b = fm - fm.mean(), gt - gt.mean()
             align = 2 * a * b / (a * a + b * b + np.finfo(float).eps)
             enh = (align + 1)**2 / 4
-        assert got[c].item() == pytest.approx(enh.sum() / (gt.size - 1))
+        assert got[c].item() == pytest.approx(enh.mean())
 
 
 def test_e_measure_metric_ignores_void_and_absent_classes():
@@ -226,8 +250,7 @@ def test_e_measure_metric_ignores_void_and_absent_classes():
     pred = label.clone()
     pred[:2] = 2  # wrong but ignored; class 2 thus absent
     res = _run(EMeasureMetric(), [(pred, label)])
-    n = 48
-    assert res['mEmeasure'] == pytest.approx(100 * n / (n - 1), abs=0.01)
+    assert res['mEmeasure'] == pytest.approx(100.0)
 
 
 def test_metrics_in_an_evaluator_list():
@@ -244,8 +267,17 @@ def test_metrics_in_an_evaluator_list():
     label = _halves(8, 4)
     ev.process([_sample(label, label)])
     res = ev.evaluate(1)
-    assert {'mIoU', 'mIoU_band_w1', 'mIoU_interior_w3', 'mBF',
-            'mEmeasure'} <= set(res)
+    for key in ('mIoU', 'mIoU_band_w1', 'mIoU_interior_w3', 'mBF',
+                'mEmeasure'):
+        assert res[key] == pytest.approx(100.0), key
+    # the boundary moved by a pixel and a spurious blob: all drop below 100
+    pred = label.clone()
+    pred[:, 3] = 1
+    pred[1:3, 0:2] = 1
+    ev.process([_sample(pred, label)])
+    res = ev.evaluate(1)
+    for key in ('mIoU', 'mIoU_band_w1', 'mBF', 'mEmeasure'):
+        assert res[key] < 90.0, key
 
 
 def test_bad_widths():

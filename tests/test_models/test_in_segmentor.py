@@ -38,6 +38,25 @@ def test_semeda_next_to_cross_entropy_in_deeplabv3plus(edge_net_file):
     assert not missing and not unexpected
 
 
+def test_semeda_alone_trains_the_head_and_the_backbone(edge_net_file):
+    """The SEMEDA term by itself carries gradient into the whole network (a
+    term computed without a graph, or detached, would leave none)."""
+    model = _build([
+        dict(type='CrossEntropyLoss', loss_weight=1.0),
+        dict(type='SemedaLoss', checkpoint=edge_net_file, band_width=None),
+    ])
+    losses = model.loss(*fake_batch(4))
+    semeda = losses['decode.loss_semeda']
+    assert semeda > 0 and semeda.requires_grad
+    semeda.backward()
+    for name, param in (('head', model.decode_head.conv_seg.weight),
+                        ('backbone', model.backbone.stem[0].weight
+                         if hasattr(model.backbone, 'stem') else
+                         model.backbone.conv1.weight)):
+        assert param.grad is not None, name
+        assert param.grad.abs().sum() > 0, name
+
+
 def test_sobel_next_to_cross_entropy(edge_net_file):
     model = _build([
         dict(type='CrossEntropyLoss', loss_weight=1.0),

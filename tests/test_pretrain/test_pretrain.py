@@ -120,7 +120,11 @@ def test_bad_inputs(tmp_path):
     meta = main(['--ann-dir', str(mixed), '--num-classes', '3', '--iters',
                  '5', '--crop', '32', '--batch-size', '2', '--quiet',
                  '--val-fraction', '0.25', '--out', out])
-    assert meta['edge_f1'] >= 0
+    # 4 readable maps, a quarter held out for the metrics, written out
+    assert '1 held-out label maps' in meta['val'] and os.path.isfile(out)
+    assert SemedaEdgeNet.from_checkpoint(out).meta['edge_f1'] == meta[
+        'edge_f1']
+    out = str(tmp_path / 'not_written.pth')  # the failures below write none
     # RGB colour-coded masks.
     rgb = tmp_path / 'rgb'
     rgb.mkdir()
@@ -135,7 +139,16 @@ def test_bad_inputs(tmp_path):
         main(['--ann-dir', str(mixed), '--num-classes', '2', '--out', out])
     with pytest.raises(ValueError, match='SRC:DST'):
         main(['--ann-dir', str(mixed), '--label-map', '11-255', '--out', out])
-    assert not os.path.exists(str(tmp_path / 'x.pth')) or meta
+    assert not os.path.exists(out)
+
+
+def test_pretraining_leaves_the_callers_random_streams_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(5)
+    torch.manual_seed(123)
+    pretrain_edge_net(3, iters=3, batch_size=2, crop=16, seed=0,
+                      soft_prob=0.5)
+    torch.testing.assert_close(torch.rand(5), expected, rtol=0, atol=0)
 
 
 def test_bundled_checkpoints_load_with_metadata():

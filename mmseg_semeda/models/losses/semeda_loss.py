@@ -1,11 +1,11 @@
 """SEMEDA: the semantic edge-aware loss."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import copy
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -14,7 +14,8 @@ from ...evaluation.functional import dilate
 from ..edge_net import SemedaEdgeNet
 from .utils import check_loss_settings, check_seg_inputs, masked_inputs, reduce_masked
 
-EMBEDDINGS = ('relu', 'linear')
+#: Momentum of the running pixel accuracy of ``start_iter='auto'``.
+ACC_MOMENTUM = 0.9
 
 
 class _ReluL1(torch.autograd.Function):
@@ -75,36 +76,13 @@ def resolve_layer_weights(layer_weights) -> tuple:
     return weights
 
 
-def check_matching(embedding: str, band_width: Optional[int],
-                   pool: int) -> None:
-    """Raise a ValueError for an unknown ``embedding`` or a bad
-    ``band_width`` / ``pool`` (see :func:`semeda_loss`)."""
-    if embedding not in EMBEDDINGS:
-        raise ValueError(f'embedding must be one of {EMBEDDINGS}, got '
-                         f'{embedding!r}')
-    if band_width is not None and (int(band_width) != band_width
+def check_band_width(band_width: Optional[int]) -> None:
+    """Raise a ValueError unless ``band_width`` is None or an int >= 1."""
+    if band_width is not None and (isinstance(band_width, bool)
+                                   or int(band_width) != band_width
                                    or band_width < 1):
         raise ValueError(f'band_width must be an int >= 1 or None, got '
                          f'{band_width!r}')
-    if int(pool) != pool or pool < 1:
-        raise ValueError(f'pool must be an int >= 1, got {pool!r}')
-
-
-def _embed(pre: Tensor, layer: int, embedding: str) -> Tensor:
-    """Embedding of a layer from its pre-activation."""
-    if embedding == 'linear':
-        return pre
-    return pre.relu() if layer < 2 else pre.softmax(dim=1)
-
-
-def _pooled_l1(a: Tensor, b: Tensor, pool: int) -> Tensor:
-    """Channel-mean L1 of ``pool``-average-pooled maps, spread back to the
-    pixels of each cell: (N, C, H, W) x 2 -> (N, H, W)."""
-    h, w = a.shape[-2:]
-    diff = F.avg_pool2d(a - b, pool, pool, ceil_mode=True)
-    term = diff.abs().mean(dim=1, keepdim=True)
-    return F.interpolate(term, scale_factor=pool,
-                         mode='nearest')[:, 0, :h, :w]
 
 
 def semeda_loss(pred: Tensor,
@@ -116,9 +94,7 @@ def semeda_loss(pred: Tensor,
                 reduction: str = 'mean',
                 avg_factor: Optional[float] = None,
                 check_labels: bool = True,
-                embedding: str = 'relu',
-                band_width: Optional[int] = None,
-                pool: int = 1) -> Tensor:
+                band_width: Optional[int] = None) -> Tensor:
     r"""SEMEDA loss between logits and a label map.
 
     .. math::
@@ -151,17 +127,10 @@ def semeda_loss(pred: Tensor,
             Defaults to None (the number of non-ignored pixels).
         check_labels (bool): Check that labels lie in [0, C) (one device
             sync). Defaults to True.
-        embedding (str): ``'relu'``: the layer outputs (after ReLU, softmax
-            for layer 3), as in the paper; ``'linear'``: the convolutions'
-            outputs before their nonlinearity. Defaults to 'relu'.
         band_width (int, optional): Keep the loss only at pixels closer than
             this (Chebyshev distance) to a ground-truth semantic edge, the
             band of the trimap metric; the mean still divides by all valid
             pixels. Defaults to None (every pixel, as in the paper).
-        pool (int): Compare the embeddings after ``pool`` x ``pool`` average
-            pooling (stride ``pool``), which forgives edges that are off by
-            less than a cell; each pixel gets its cell's term. Defaults to 1
-            (pixel by pixel, as in the paper).
 
     Returns:
         Tensor: The loss; (N, H, W) when ``reduction='none'``.
@@ -175,8 +144,10 @@ def semeda_loss(pred: Tensor,
     """
     check_seg_inputs(pred, target, ignore_index, edge_net.num_classes,
                      check_labels)
+    if any(p.requires_grad for p in edge_net.parameters()):
+        edge_net = copy.deepcopy(edge_net).freeze()  # it gets no gradient
     layer_weights = resolve_layer_weights(layer_weights)
-    check_matching(embedding, band_width, pool)
+    check_band_width(band_width)
     num_layers = max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
                      default=0)
     with torch.autocast(device_type=pred.device.type, enabled=False):
@@ -191,12 +162,7 @@ def semeda_loss(pred: Tensor,
                                                      gt_pre)):
                 if lam == 0:
                     continue
-                if pool > 1:
-                    p_e, g_e = (_embed(e, i, embedding) for e in (p_e, g_e))
-                    term = _pooled_l1(p_e, g_e, pool)
-                elif embedding == 'linear':
-                    term = (p_e - g_e).abs().mean(dim=1)
-                elif i < 2:  # relu embeddings: one fused pass
+                if i < 2:  # relu embeddings: one fused pass
                     term = relu_l1(p_e, g_e.relu())
                 else:
                     term = (p_e.softmax(dim=1) -
@@ -263,22 +229,22 @@ class SemedaLoss(nn.Module):
             Defaults to 'loss_semeda'.
         check_labels (bool): Check label range at every call (one device
             sync). Defaults to True.
-        embedding (str): ``'relu'`` (the paper's layer outputs) or
-            ``'linear'`` (before the nonlinearity); see :func:`semeda_loss`.
-            Defaults to 'relu'.
-        start_iter (int): Training iteration (MMEngine's, 0-based) before
-            which the loss is 0 and not computed, so that cross-entropy
-            trains alone first. Defaults to 0.
-        ramp_iters (int): Iterations over which the weight then grows
-            linearly from 0 to ``loss_weight``. Defaults to 0.
+        start_iter (int | str): Training iteration (MMEngine's, 0-based)
+            before which the loss is 0 and not computed, so that
+            cross-entropy trains alone first; ``'auto'``: from the first
+            training iteration at which the running pixel accuracy of the
+            logits reaches ``start_acc`` (at once for a model that already
+            segments, e.g. ``load_from``). Defaults to 0 (from the first
+            iteration, as in the paper).
+        start_acc (float): Pixel accuracy in (0, 1] that switches the loss
+            on when ``start_iter='auto'``. Defaults to 0.8.
         band_width (int, optional): Loss only near ground-truth edges (in
             pixels of the label map); see :func:`semeda_loss`. Defaults to
             3; None: every pixel, as in the paper.
-        pool (int): Compare average-pooled embeddings; see
-            :func:`semeda_loss`. Defaults to 1.
 
-    The iteration comes from MMEngine's ``MessageHub`` (set by the Runner,
-    restored on resume); outside a training loop the full weight applies.
+    The iteration and the switch's state live in MMEngine's ``MessageHub``
+    (set by the Runner, restored on resume); outside training the loss is
+    always on.
     """
 
     def __init__(self,
@@ -289,23 +255,23 @@ class SemedaLoss(nn.Module):
                  reduction: str = 'mean',
                  loss_name: str = 'loss_semeda',
                  check_labels: bool = True,
-                 embedding: str = 'relu',
-                 start_iter: int = 0,
-                 ramp_iters: int = 0,
-                 band_width: Optional[int] = 3,
-                 pool: int = 1) -> None:
+                 start_iter: Union[int, str] = 0,
+                 start_acc: float = 0.8,
+                 band_width: Optional[int] = 3) -> None:
         super().__init__()
         check_loss_settings(loss_name, reduction)
-        check_matching(embedding, band_width, pool)
-        if int(start_iter) != start_iter or start_iter < 0 or int(
-                ramp_iters) != ramp_iters or ramp_iters < 0:
-            raise ValueError('start_iter and ramp_iters must be non-negative '
-                             f'ints, got {start_iter!r} and {ramp_iters!r}')
-        self.embedding = embedding
+        check_band_width(band_width)
+        if start_iter != 'auto' and (isinstance(start_iter, (str, bool))
+                                     or int(start_iter) != start_iter
+                                     or start_iter < 0):
+            raise ValueError("start_iter must be an int >= 0 or 'auto', got "
+                             f'{start_iter!r}')
+        if not 0 < start_acc <= 1:
+            raise ValueError(f'start_acc must be in (0, 1], got {start_acc!r}')
         self.band_width = band_width
-        self.pool = pool
-        self.start_iter = int(start_iter)
-        self.ramp_iters = int(ramp_iters)
+        self.start_iter = start_iter if start_iter == 'auto' else int(
+            start_iter)
+        self.start_acc = float(start_acc)
         self.num_classes = num_classes
         self.checkpoint = checkpoint
         self.layer_weights = resolve_layer_weights(layer_weights)
@@ -371,29 +337,57 @@ class SemedaLoss(nn.Module):
             raise ValueError('Invalid pred shape: expected logits (N, C, H, '
                              f'W), got {tuple(pred.shape)}')
         reduction = reduction_override or self.reduction
-        factor = self.schedule_factor()
-        if factor == 0:
+        net = self.get_edge_net(pred.shape[1], pred.device)
+        if not self.switched_on(pred, target, ignore_index):
+            check_seg_inputs(pred, target, ignore_index, net.num_classes,
+                             self.check_labels)
             shape = target.shape if reduction == 'none' else ()
             return pred.new_zeros(shape, dtype=torch.float32)
-        net = self.get_edge_net(pred.shape[1], pred.device)
-        return self.loss_weight * factor * semeda_loss(
+        return self.loss_weight * semeda_loss(
             pred, target, net, self.layer_weights, ignore_index, weight,
-            reduction, avg_factor, self.check_labels, self.embedding,
-            self.band_width, self.pool)
+            reduction, avg_factor, self.check_labels, self.band_width)
 
-    def schedule_factor(self) -> float:
-        """Weight factor in [0, 1] of the current training iteration (see
-        ``start_iter`` and ``ramp_iters``); 1 outside a training loop."""
-        if not (self.start_iter or self.ramp_iters) or not self.training:
-            return 1.0
+    def switched_on(self, pred: Tensor, target: Tensor,
+                    ignore_index: Optional[int] = 255) -> bool:
+        """Whether the loss acts at this call (see ``start_iter``).
+
+        Always on outside training (``self.training`` False). With
+        ``start_iter='auto'`` it watches the pixel accuracy of ``pred`` on
+        ``target`` (summed over DDP ranks, so every rank decides alike) and
+        switches on for good once its running mean reaches ``start_acc``;
+        the state lives in MMEngine's ``MessageHub`` (saved in checkpoints,
+        restored by ``--resume``) and the switch is logged once.
+        """
+        if self.start_iter == 0 or not self.training:
+            return True
         from mmengine.logging import MessageHub
-        it = MessageHub.get_current_instance().get_info('iter')
-        if it is None:
-            return 1.0
-        done = it - self.start_iter + 1
-        if done <= 0:
-            return 0.0
-        return min(1.0, done / self.ramp_iters) if self.ramp_iters else 1.0
+        hub = MessageHub.get_current_instance()
+        it = hub.get_info('iter')
+        if self.start_iter != 'auto':
+            return it is None or it >= self.start_iter
+        key = f'semeda_switch/{self._loss_name}'
+        state = hub.get_info(key)
+        if state is not None and state['on']:
+            return True
+        from mmengine.dist import all_reduce
+        with torch.no_grad():
+            valid = target != ignore_index if ignore_index is not None \
+                else torch.ones_like(target, dtype=torch.bool)
+            hits = (pred.argmax(dim=1) == target) & valid
+            counts = torch.stack([hits.sum(), valid.sum()]).double()
+            all_reduce(counts, op='sum')  # identity without DDP
+        hits, total = counts.tolist()
+        acc = hits / max(total, 1.0)
+        if state is not None:
+            acc = ACC_MOMENTUM * state['acc'] + (1 - ACC_MOMENTUM) * acc
+        on = acc >= self.start_acc
+        hub.update_info(key, dict(on=on, acc=acc, iter=it))
+        if on:
+            from mmengine.logging import print_log
+            print_log(f'{self._loss_name} switched on at iteration {it}: '
+                      f'running pixel accuracy {acc:.3f} >= start_acc '
+                      f'{self.start_acc}', logger='current')
+        return on
 
     @property
     def loss_name(self) -> str:
@@ -405,6 +399,5 @@ class SemedaLoss(nn.Module):
         return (f'layer_weights={self.layer_weights}, '
                 f'loss_weight={self.loss_weight}, '
                 f'checkpoint={self.checkpoint!r}, '
-                f'embedding={self.embedding!r}, start_iter={self.start_iter}, '
-                f'ramp_iters={self.ramp_iters}, band_width={self.band_width}, '
-                f'pool={self.pool}')
+                f'start_iter={self.start_iter!r}, '
+                f'start_acc={self.start_acc}, band_width={self.band_width}')

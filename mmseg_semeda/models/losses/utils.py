@@ -24,9 +24,11 @@ def check_seg_inputs(pred: Tensor,
             f'{tuple(pred.shape)}')
     if not pred.is_floating_point():
         raise TypeError(f'pred must hold float logits, got {pred.dtype}')
-    if target.is_floating_point() or target.dtype == torch.bool:
-        raise TypeError(
-            f'target must be an integer label map (long), got {target.dtype}')
+    if target.dtype != torch.long:
+        hint = '' if target.is_floating_point() or target.dtype == \
+            torch.bool else '; convert it with target.long()'
+        raise TypeError('target must be an integer label map (long), got '
+                        f'{target.dtype}{hint}')
     n, c, h, w = pred.shape
     if tuple(target.shape) != (n, h, w):
         raise ValueError(

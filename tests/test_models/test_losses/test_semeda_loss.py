@@ -161,15 +161,73 @@ def test_gradcheck_float64(trained_edge_net):
         return out
 
     assert torch.autograd.gradcheck(fn, (logits, ), eps=1e-6, atol=1e-5)
-    # and the float32 loss has the same gradient direction
-    x32 = logits.detach().float().requires_grad_(True)
-    semeda_loss(x32, target, trained_edge_net, layer_weights=(2, 4, 1),
-                reduction='sum').backward()
-    x64 = logits.detach().clone().requires_grad_(True)
-    fn(x64).backward()
-    cos = torch.nn.functional.cosine_similarity(x32.grad.flatten().double(),
-                                                x64.grad.flatten(), dim=0)
-    assert cos > 0.999
+
+
+def reference_semeda(logits, target, net, lams, ignore_index=255,
+                     band_width=None):
+    """The loss written plainly in float64: one-hot by comparison, the three
+    convolutions with replicate padding, edges by comparing shifted maps,
+    the band by a max filter; mean over valid pixels."""
+    x = logits.double()
+    c = x.shape[1]
+    valid = (target != ignore_index).double()
+    probs = x.softmax(1) * valid[:, None]
+    onehot = (target[:, None] == torch.arange(c)[None, :, None, None])
+    onehot = onehot.double() * valid[:, None]
+    convs = [getattr(net, f'conv{i}') for i in (1, 2, 3)]
+
+    def embed(v):
+        outs = []
+        for i, conv in enumerate(convs):
+            v = torch.nn.functional.conv2d(
+                torch.nn.functional.pad(v, (1, 1, 1, 1), mode='replicate'),
+                conv.weight.double(), conv.bias.double())
+            outs.append(v.softmax(1) if i == 2 else v.relu())
+            v = outs[-1]
+        return outs
+
+    per_pixel = 0
+    for lam, p, g in zip(lams, embed(probs), embed(onehot)):
+        per_pixel = per_pixel + lam * (p - g).abs().mean(1)
+    if band_width is not None:
+        t = torch.nn.functional.pad(target[:, None].double(), (1, 1, 1, 1),
+                                    mode='replicate')
+        h, w = target.shape[-2:]
+        edge = torch.zeros_like(valid, dtype=torch.bool)
+        for dy in range(3):
+            for dx in range(3):
+                edge |= t[:, 0, dy:dy + h, dx:dx + w] != target
+        near = torch.nn.functional.max_pool2d(
+            edge[:, None].double(), 2 * band_width - 1, 1,
+            band_width - 1)[:, 0]
+        per_pixel = per_pixel * near
+    return (per_pixel * valid).sum() / valid.sum()
+
+
+@pytest.mark.parametrize('num_classes, band_width, ignore', [
+    (3, None, False), (3, 3, True), (150, None, True), (150, 2, False)])
+def test_value_and_gradient_equal_a_float64_reference(num_classes,
+                                                       band_width, ignore):
+    g = torch.Generator().manual_seed(num_classes)
+    torch.manual_seed(num_classes)
+    net = SemedaEdgeNet(num_classes).requires_grad_(False).eval()
+    blocks = torch.randint(0, num_classes, (2, 5, 6), generator=g)
+    target = blocks.repeat_interleave(4, 1).repeat_interleave(4, 2)
+    target = target[:, :18, :22].contiguous()
+    if ignore:
+        target[0, 3:9, 5:12] = 255
+    logits = torch.randn(2, num_classes, 18, 22, generator=g) * 3
+    lams = (2.0, 4.0, 1.0)
+    x32 = logits.clone().requires_grad_(True)
+    got = semeda_loss(x32, target, net, lams, band_width=band_width)
+    got.backward()
+    x64 = logits.double().requires_grad_(True)
+    want = reference_semeda(x64, target, net, lams, band_width=band_width)
+    want.backward()
+    assert want > 0
+    torch.testing.assert_close(got, want.float(), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(x32.grad, x64.grad.float(), rtol=1e-4,
+                               atol=1e-9)
 
 
 def test_zero_layer_weights_skip_layers(trained_edge_net):
@@ -228,16 +286,34 @@ def test_edge_net_is_frozen_and_outside_the_state_dict(edge_net_file):
     assert logits.grad is not None
 
 
-def test_bf16_autocast_is_finite_and_close_to_fp32(edge_net_file):
+def _upcast_check(device, dtype, edge_net_file):
+    """Under autocast the loss equals the float32 loss of the same
+    low-precision logits, in value and gradient: nothing in it runs in
+    ``dtype``."""
     torch.manual_seed(6)
-    loss = SemedaLoss(checkpoint=edge_net_file)
-    target = torch.randint(0, C, (2, 16, 16))
-    logits = torch.randn(2, C, 16, 16)
-    ref = loss(logits, target)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        got = loss(logits.bfloat16(), target)
-    assert got.dtype == torch.float32 and torch.isfinite(got)
-    torch.testing.assert_close(got, ref, rtol=2e-2, atol=1e-3)
+    loss = SemedaLoss(checkpoint=edge_net_file, band_width=None)
+    target = torch.randint(0, C, (2, 16, 16), device=device)
+    low = (torch.randn(2, C, 16, 16, device=device) * 4).to(dtype)
+    ref_x = low.float().requires_grad_(True)
+    ref = loss(ref_x, target)
+    ref.backward()
+    x = low.clone().requires_grad_(True)
+    with torch.autocast(device, dtype=dtype):
+        got = loss(x, target)
+    got.backward()
+    assert got.dtype == torch.float32 and x.grad.dtype == dtype
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(x.grad.float(), ref_x.grad.to(dtype).float(),
+                               rtol=0, atol=0)
+
+
+def test_bf16_autocast_runs_the_loss_in_float32(edge_net_file):
+    _upcast_check('cpu', torch.bfloat16, edge_net_file)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_fp16_autocast_runs_the_loss_in_float32(edge_net_file):
+    _upcast_check('cuda', torch.float16, edge_net_file)
 
 
 def test_fp16_logits_are_upcast(trained_edge_net):
@@ -280,61 +356,161 @@ def test_checkpoint_errors(tmp_path, edge_net_file):
         SemedaLoss(checkpoint=edge_net_file, layer_weights=(1, 2))
 
 
-def test_linear_embedding_is_the_l1_of_pre_activations(trained_edge_net):
-    torch.manual_seed(6)
-    target = torch.randint(0, C, (1, 10, 10))
-    target[0, 0] = 255
-    logits = torch.randn(1, C, 10, 10, requires_grad=True)
-    got = semeda_loss(logits, target, trained_edge_net, (1, 2, 0),
-                      embedding='linear')
-    valid = (target != 255).float()
-    probs = logits.softmax(1) * valid.unsqueeze(1)
-    onehot = onehot_inputs(target, C, 255)
-    net = trained_edge_net
-    ref = 0
-    for lam, p, g in zip((1, 2), net.pre_activations(probs, 2),
-                         net.pre_activations(onehot, 2)):
-        ref = ref + lam * (p - g).abs().mean(1)
-    ref = (ref * valid).sum() / valid.sum()
-    torch.testing.assert_close(got, ref)
-    assert got != semeda_loss(logits, target, net, (1, 2, 0))
-    with pytest.raises(ValueError, match="embedding must be one of"):
-        semeda_loss(logits, target, net, embedding='pre')
+class _SideEffect:
+    """Unpickling this creates a file: the payload of a malicious
+    checkpoint."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
 
 
-def test_start_iter_and_ramp_follow_the_runner_iteration(edge_net_file):
+def test_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / 'pwned'
+    good = SemedaEdgeNet(C)
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(format='mmseg_semeda.SemedaEdgeNet', num_classes=C,
+                    channels=[16, 32], kernel_size=3, version='0',
+                    meta=dict(x=_SideEffect(str(marker))),
+                    state_dict=good.state_dict()), path)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match='not a readable edge-net checkpoint'):
+        SemedaEdgeNet.from_checkpoint(str(path))
+    with pytest.raises(ValueError, match='not a readable edge-net checkpoint'):
+        SemedaLoss(checkpoint=str(path))
+    assert not marker.exists()
+
+
+def test_uint8_labels_are_a_clear_error(edge_net_file):
+    target = torch.zeros(1, 8, 8, dtype=torch.uint8)
+    with pytest.raises(TypeError, match=r'long.*torch.uint8.*\.long\(\)'):
+        SemedaLoss(checkpoint=edge_net_file)(torch.randn(1, C, 8, 8), target)
+
+
+def test_inputs_are_checked_while_the_loss_waits(edge_net_file):
+    from mmengine.logging import MessageHub
+    MessageHub.get_instance('test_semeda_waiting').update_info('iter', 0)
+    loss = SemedaLoss(checkpoint=edge_net_file, start_iter=100)
+    ok = torch.randint(0, C, (1, 8, 8))
+    assert loss(torch.randn(1, C, 8, 8), ok) == 0
+    with pytest.raises(ValueError, match=f'{C + 1} classes but'):
+        loss(torch.randn(1, C + 1, 8, 8), ok)
+    with pytest.raises(ValueError, match='ignore_index=255, got'):
+        loss(torch.randn(1, C, 8, 8), torch.full((1, 8, 8), 7))
+
+
+def test_an_unfrozen_edge_net_gets_no_gradient():
+    net = SemedaEdgeNet(C)  # trainable, as built
+    logits = torch.randn(1, C, 8, 8, requires_grad=True)
+    semeda_loss(logits, torch.randint(0, C, (1, 8, 8)), net).backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    assert all(p.grad is None for p in net.parameters())
+    assert all(p.requires_grad for p in net.parameters())  # left as it was
+
+
+def test_start_iter_follows_the_runner_iteration(edge_net_file):
     from mmengine.logging import MessageHub
     hub = MessageHub.get_instance('test_semeda_schedule')
     torch.manual_seed(7)
     target = torch.randint(0, C, (1, 12, 12))
     logits = torch.randn(1, C, 12, 12, requires_grad=True)
-    loss = SemedaLoss(checkpoint=edge_net_file, start_iter=10, ramp_iters=4)
+    loss = SemedaLoss(checkpoint=edge_net_file, start_iter=10)
     full = SemedaLoss(checkpoint=edge_net_file)(logits, target)
+    assert full > 0
     got = {}
-    for it in (0, 9, 10, 11, 13, 100):
+    for it in (0, 9, 10, 100):
         hub.update_info('iter', it)
         got[it] = loss(logits, target)
     assert got[0] == 0 and got[9] == 0 and not got[9].requires_grad
-    torch.testing.assert_close(got[10], full * 0.25)
-    torch.testing.assert_close(got[11], full * 0.5)
-    torch.testing.assert_close(got[13], full)
+    torch.testing.assert_close(got[10], full)
     torch.testing.assert_close(got[100], full)
     assert loss(logits, target, reduction_override='none').shape == (1, 12,
                                                                       12)
     hub.update_info('iter', 0)
     assert loss(logits, target, reduction_override='none').abs().sum() == 0
-    loss.eval()  # outside training: the full weight
+    loss.eval()  # outside training: always on
     torch.testing.assert_close(loss(logits, target), full)
 
 
+def _logits_with_accuracy(target, acc, seed=0):
+    """Logits whose argmax equals ``target`` on the first ``acc`` share of
+    the pixels (row-major) and is wrong elsewhere."""
+    g = torch.Generator().manual_seed(seed)
+    n = target.numel()
+    pred = target.flatten().clone()
+    wrong = torch.arange(n) >= round(acc * n)
+    pred[wrong] = (pred[wrong] + 1) % C
+    logits = torch.randn(n, C, generator=g)
+    logits[torch.arange(n), pred] += 10
+    return logits.view(*target.shape, C).permute(0, 3, 1, 2).contiguous()
+
+
+def test_auto_start_switches_on_once_the_running_accuracy_is_reached(
+        edge_net_file, monkeypatch):
+    from mmengine import logging as mm_logging
+    from mmengine.logging import MessageHub
+    logged = []
+    monkeypatch.setattr(mm_logging, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
+    hub = MessageHub.get_instance('test_semeda_auto')
+    target = torch.randint(0, C, (2, 10, 10),
+                           generator=torch.Generator().manual_seed(1))
+    poor, good = (_logits_with_accuracy(target, a) for a in (0.5, 0.95))
+    loss = SemedaLoss(checkpoint=edge_net_file, start_iter='auto',
+                      start_acc=0.8)
+    full = SemedaLoss(checkpoint=edge_net_file)
+    key = 'semeda_switch/loss_semeda'
+    hub.update_info('iter', 0)
+    assert loss(poor, target) == 0
+    assert hub.get_info(key) == dict(on=False, acc=0.5, iter=0)
+    # running mean: 0.5 -> 0.545 -> 0.5855 -> ... reaches 0.8 at the 11th
+    # good batch (0.95 - 0.45 * 0.9 ** k >= 0.8)
+    ons = []
+    for it in range(1, 14):
+        hub.update_info('iter', it)
+        ons.append(bool(loss(good, target) > 0))
+    assert ons == [False] * 10 + [True] * 3
+    state = hub.get_info(key)
+    assert state['on'] and state['iter'] == 11
+    assert state['acc'] == pytest.approx(0.95 - 0.45 * 0.9 ** 11)
+    assert len(logged) == 1 and 'switched on at iteration 11' in logged[0]
+    # on for good, even for poor predictions, at the full value
+    torch.testing.assert_close(loss(poor, target), full(poor, target))
+    # --resume: a new hub restored from the saved state stays on
+    resumed = MessageHub.get_instance('test_semeda_auto_resumed')
+    resumed.load_state_dict(hub.state_dict())
+    assert SemedaLoss(checkpoint=edge_net_file, start_iter='auto')(
+        poor, target) > 0
+    # a model that already segments (load_from): on at the first call
+    MessageHub.get_instance('test_semeda_auto_loaded').update_info('iter', 0)
+    assert SemedaLoss(checkpoint=edge_net_file, start_iter='auto')(
+        good, target) > 0
+    assert len(logged) == 2
+
+
+def test_auto_start_ignores_ignore_pixels(edge_net_file):
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('test_semeda_auto_ignore')
+    target = torch.randint(0, C, (1, 10, 10),
+                           generator=torch.Generator().manual_seed(2))
+    logits = _logits_with_accuracy(target, 0.5)
+    target[:, 5:] = 255  # exactly the wrong half
+    loss = SemedaLoss(checkpoint=edge_net_file, start_iter='auto',
+                      start_acc=0.99)
+    assert loss(logits, target) > 0
+    assert hub.get_info('semeda_switch/loss_semeda')['acc'] == 1.0
+
+
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(start_iter=-1), 'non-negative ints'),
-    (dict(ramp_iters=2.5), 'non-negative ints'),
-    (dict(embedding='pre'), 'embedding must be one of'),
+    (dict(start_iter=-1), "int >= 0 or 'auto'"),
+    (dict(start_iter=2.5), "int >= 0 or 'auto'"),
+    (dict(start_iter='late'), "int >= 0 or 'auto'"),
+    (dict(start_acc=0), r'start_acc must be in \(0, 1\]'),
     (dict(band_width=0), 'band_width must be an int'),
-    (dict(pool=1.5), 'pool must be an int'),
 ])
-def test_bad_schedule_and_embedding(edge_net_file, kwargs, match):
+def test_bad_settings(edge_net_file, kwargs, match):
     with pytest.raises(ValueError, match=match):
         SemedaLoss(checkpoint=edge_net_file, **kwargs)
 
@@ -358,29 +534,6 @@ def test_band_width_keeps_only_pixels_near_ground_truth_edges(
         band.sum() / target.numel())
     with pytest.raises(ValueError, match='band_width'):
         semeda_loss(logits, target, trained_edge_net, band_width=0)
-
-
-def test_pooled_matching_compares_cell_means(trained_edge_net):
-    torch.manual_seed(9)
-    target = square_label()
-    logits = torch.randn(1, C, 32, 32, requires_grad=True)
-    net = trained_edge_net
-    got = semeda_loss(logits, target, net, (1, 2, 0), pool=4)
-    probs = logits.softmax(1)
-    onehot = onehot_inputs(target, C, 255)
-    ref = 0
-    for lam, p, g in zip((1, 2), net(probs, 2), net(onehot, 2)):
-        cells = torch.nn.functional.avg_pool2d(p - g, 4)
-        ref = ref + lam * cells.abs().mean(1)
-    torch.testing.assert_close(got, ref.mean())
-    got.backward()
-    assert logits.grad.abs().sum() > 0
-    # a prediction shifted by one pixel costs less when matched by cells
-    shifted = confident_logits(square_label(shift=1))
-    assert (semeda_loss(shifted, target, net, (1, 2, 0), pool=4) <
-            semeda_loss(shifted, target, net, (1, 2, 0)))
-    with pytest.raises(ValueError, match='pool'):
-        semeda_loss(logits, target, net, pool=0)
 
 
 def test_paper_layer_weights_by_name(edge_net_file):
