@@ -7,7 +7,12 @@ allow_failed_imports=False)``.
 from .compat import register_safe_globals
 from .datasets import CamVidDataset, ShapesDataset
 from .edges import semantic_edges
-from .evaluation import BoundaryFScoreMetric, EMeasureMetric, TrimapIoUMetric
+from .evaluation import (
+    BoundaryFScoreMetric,
+    BoundaryIoUMetric,
+    EMeasureMetric,
+    TrimapIoUMetric,
+)
 from .models import (
                          SemedaEdgeNet,
                          SemedaLoss,
@@ -23,5 +28,5 @@ __all__ = [
     '__version__', 'semantic_edges', 'SemedaEdgeNet', 'SemedaLoss',
     'semeda_loss', 'SobelEdgeLoss', 'sobel_edge_loss', 'CamVidDataset',
     'ShapesDataset', 'TrimapIoUMetric', 'BoundaryFScoreMetric',
-    'EMeasureMetric'
+    'BoundaryIoUMetric', 'EMeasureMetric'
 ]

@@ -1,12 +1,19 @@
 from .functional import (
                          boundary_bands,
                          boundary_f_stats,
+                         boundary_iou_stats,
                          e_measure,
                          trimap_stats,
 )
-from .metrics import BoundaryFScoreMetric, EMeasureMetric, TrimapIoUMetric
+from .metrics import (
+    BoundaryFScoreMetric,
+    BoundaryIoUMetric,
+    EMeasureMetric,
+    TrimapIoUMetric,
+)
 
 __all__ = [
-    'boundary_bands', 'boundary_f_stats', 'e_measure', 'trimap_stats',
-    'TrimapIoUMetric', 'BoundaryFScoreMetric', 'EMeasureMetric'
+    'boundary_bands', 'boundary_f_stats', 'boundary_iou_stats', 'e_measure', 'trimap_stats',
+    'TrimapIoUMetric', 'BoundaryFScoreMetric', 'BoundaryIoUMetric',
+    'EMeasureMetric'
 ]

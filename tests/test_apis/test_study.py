@@ -115,3 +115,23 @@ def test_a_run_in_progress_is_not_started_twice(tmp_path):
         f.write(done.stdout.strip())  # a study that has exited
     assert _take_lock(path)
     assert open(path + '.lock').read() == str(os.getpid())
+
+
+def test_test_option_scores_each_run_on_the_test_set(tmp_path, shapes_root,
+                                                     capsys):
+    ce = tiny_config(tmp_path, shapes_root, loss='ce', iters=2)
+    wd = str(tmp_path / 'study')
+    argv = ['--variant', 'ce', ce, '--seeds', '0', '--test',
+            '--work-dir', wd]
+    summary = main(argv)
+    run = osp.join(wd, 'ce_s0')
+    saved = json.load(open(osp.join(run, 'test_metrics.json')))
+    assert saved['checkpoint'].endswith('iter_2.pth')
+    test = summary['test']['variants']['ce']
+    assert test['per_seed'][0] == saved['metrics']
+    # the tiny config's test set is its val set: the same numbers
+    assert test['per_seed'][0]['mIoU'] == pytest.approx(
+        summary['variants']['ce']['per_seed'][0]['mIoU'], abs=0.01)
+    assert 'Test set:' in capsys.readouterr().out
+    main(argv)  # trained and tested: nothing runs again
+    assert '[study] ' not in capsys.readouterr().out

@@ -4,10 +4,12 @@ import torch
 
 from mmseg_semeda.evaluation import (
     BoundaryFScoreMetric,
+    BoundaryIoUMetric,
     EMeasureMetric,
     TrimapIoUMetric,
     boundary_bands,
     boundary_f_stats,
+    boundary_iou_stats,
     e_measure,
 )
 
@@ -213,10 +215,77 @@ def test_every_metric_scores_a_perfect_prediction_100_whatever_at_void(
                       if void_pred == 'random' else void_pred)
         pairs.append((torch.from_numpy(pred), torch.from_numpy(label)))
     for metric, key in ((BoundaryFScoreMetric(tolerance=0), 'mBF'),
+                        (BoundaryIoUMetric(width=2), 'mBIoU'),
                         (TrimapIoUMetric(widths=(1, 3)), 'mIoU_band_w1'),
                         (TrimapIoUMetric(widths=(1, 3)), 'mIoU_interior_w3'),
                         (EMeasureMetric(), 'mEmeasure')):
         assert _run(metric, pairs)[key] == pytest.approx(100.0), key
+
+
+# ---------------------------------------------------------------- Boundary IoU
+def _biou_band_ref(mask, valid, d):
+    """Brute force: mask pixels with an outside pixel (valid and not in the
+    mask, or beyond the image border) within Chebyshev distance d."""
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    for y in range(h):
+        for x in range(w):
+            if not (mask[y, x] and valid[y, x]):
+                continue
+            for yy in range(y - d, y + d + 1):
+                for xx in range(x - d, x + d + 1):
+                    if not (0 <= yy < h and 0 <= xx < w) or (
+                            valid[yy, xx] and not mask[yy, xx]):
+                        out[y, x] = True
+    return out
+
+
+def test_boundary_iou_by_hand():
+    label = _halves(10, 5)
+    # class 0 (columns 0-4): its band is the image border rows and columns
+    # 0 and 4: 10 + 8 + 8 = 26 pixels
+    perfect = boundary_iou_stats(label, label, 2, width=1)
+    assert perfect[0].tolist() == [26, 26]
+    # prediction moved right by one column: its class-0 band is rows 0 and
+    # 9 (12) and columns 0 and 5 (16); shared: 10 + 8
+    shifted = boundary_iou_stats(_halves(10, 6), label, 2, width=1)
+    assert shifted[0].tolist() == [18, 26 + 28 - 18]
+    res = _run(BoundaryIoUMetric(width=1), [(label, label)], ('a', 'b'))
+    assert res['mBIoU'] == 100.0
+    with pytest.raises(ValueError, match='width'):
+        BoundaryIoUMetric(width=0)
+    with pytest.raises(ValueError, match='ratio'):
+        BoundaryIoUMetric(ratio=0)
+
+
+def test_boundary_iou_width_from_the_diagonal():
+    metric = BoundaryIoUMetric()  # ratio 0.02
+    assert metric.band_width(360, 480) == 12  # diagonal 600
+    assert metric.band_width(20, 20) == 1  # at least one pixel
+    assert BoundaryIoUMetric(width=3).band_width(360, 480) == 3
+
+
+@pytest.mark.parametrize('d', [1, 2])
+def test_boundary_iou_matches_reference_on_random_masks(d):
+    rng = np.random.default_rng(5 + d)
+    pairs, inter, union = [], np.zeros(3), np.zeros(3)
+    for _ in range(3):
+        label = rng.integers(0, 3, (4, 5)).repeat(3, 0).repeat(3, 1)
+        pred = np.where(rng.random(label.shape) < 0.8, label,
+                        rng.integers(0, 3, label.shape))
+        label[0, :4] = 255
+        label[5:7, 6:9] = 255
+        pairs.append((torch.from_numpy(pred), torch.from_numpy(label)))
+        valid = label != 255
+        for c in range(3):
+            pb = _biou_band_ref(pred == c, valid, d)
+            gb = _biou_band_ref(label == c, valid, d)
+            inter[c] += (pb & gb).sum()
+            union[c] += (pb | gb).sum()
+    expected = np.nanmean(np.where(union > 0, inter / union, np.nan)) * 100
+    res = _run(BoundaryIoUMetric(width=d), pairs)
+    assert res['mBIoU'] == pytest.approx(expected, abs=0.006)
+    assert res['mBIoU'] < 100
 
 
 # ---------------------------------------------------------------- E-measure
@@ -261,6 +330,7 @@ def test_metrics_in_an_evaluator_list():
         dict(type='IoUMetric'),
         dict(type='TrimapIoUMetric', widths=(1, 3)),
         dict(type='BoundaryFScoreMetric'),
+        dict(type='BoundaryIoUMetric', width=1),
         dict(type='EMeasureMetric'),
     ])
     ev.dataset_meta = dict(classes=('a', 'b'))
@@ -268,7 +338,7 @@ def test_metrics_in_an_evaluator_list():
     ev.process([_sample(label, label)])
     res = ev.evaluate(1)
     for key in ('mIoU', 'mIoU_band_w1', 'mIoU_interior_w3', 'mBF',
-                'mEmeasure'):
+                'mBIoU', 'mEmeasure'):
         assert res[key] == pytest.approx(100.0), key
     # the boundary moved by a pixel and a spurious blob: all drop below 100
     pred = label.clone()
@@ -276,7 +346,7 @@ def test_metrics_in_an_evaluator_list():
     pred[1:3, 0:2] = 1
     ev.process([_sample(pred, label)])
     res = ev.evaluate(1)
-    for key in ('mIoU', 'mIoU_band_w1', 'mBF', 'mEmeasure'):
+    for key in ('mIoU', 'mIoU_band_w1', 'mBF', 'mBIoU', 'mEmeasure'):
         assert res[key] < 90.0, key
 
 

@@ -1,7 +1,8 @@
 from .boundary_metrics import (
+                               BoundaryIoUMetric,
                                BoundaryFScoreMetric,
                                EMeasureMetric,
                                TrimapIoUMetric,
 )
 
-__all__ = ['TrimapIoUMetric', 'BoundaryFScoreMetric', 'EMeasureMetric']
+__all__ = ['BoundaryIoUMetric', 'TrimapIoUMetric', 'BoundaryFScoreMetric', 'EMeasureMetric']
