@@ -13,7 +13,8 @@ from .metrics import (
 )
 
 __all__ = [
-    'boundary_bands', 'boundary_f_stats', 'boundary_iou_stats', 'e_measure', 'trimap_stats',
+    'boundary_bands', 'boundary_f_stats', 'boundary_iou_stats', 'e_measure',
+    'trimap_stats',
     'TrimapIoUMetric', 'BoundaryFScoreMetric', 'BoundaryIoUMetric',
     'EMeasureMetric'
 ]

@@ -1,8 +1,11 @@
 from .boundary_metrics import (
-                               BoundaryIoUMetric,
-                               BoundaryFScoreMetric,
-                               EMeasureMetric,
-                               TrimapIoUMetric,
+    BoundaryFScoreMetric,
+    BoundaryIoUMetric,
+    EMeasureMetric,
+    TrimapIoUMetric,
 )
 
-__all__ = ['BoundaryIoUMetric', 'TrimapIoUMetric', 'BoundaryFScoreMetric', 'EMeasureMetric']
+__all__ = [
+    'TrimapIoUMetric', 'BoundaryFScoreMetric', 'BoundaryIoUMetric',
+    'EMeasureMetric'
+]
