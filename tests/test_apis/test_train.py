@@ -312,3 +312,13 @@ def test_ddp_two_cpu_processes_with_torchrun(tmp_path, shapes_root):
                    for v in step.values())
     # each rank saw its own half of the data: losses differ between ranks
     assert ranks[0]['losses'][0] != ranks[1]['losses'][0]
+
+
+def test_demo_trains_evaluates_and_draws(tmp_path):
+    from mmseg_semeda.apis.demo import main as demo
+    metrics = demo(['--iters', '2', '--num-pictures', '2', '--work-dir',
+                    str(tmp_path / 'demo')])
+    assert {'mIoU', 'mIoU_band_w3', 'mBF'} <= set(metrics)
+    from PIL import Image
+    picture = Image.open(tmp_path / 'demo' / 'demo_predictions.png')
+    assert picture.width > 900 and picture.height > 400  # 2 rows, 5 columns
