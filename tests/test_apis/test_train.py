@@ -287,6 +287,8 @@ custom_imports = dict(imports=['mmseg_semeda'],
                  str(tmp_path / 'wd')], cwd=str(tmp_path))
     log = proc.stdout + proc.stderr
     assert 'decode.loss_semeda' in log, log[-2000:]
+    # the loss's diagnostics reach the logger
+    assert 'semeda/layer1' in log and 'semeda/band_share' in log
     assert osp.isfile(tmp_path / 'wd' / 'iter_2.pth')
 
 

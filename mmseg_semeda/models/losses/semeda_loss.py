@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -142,6 +142,28 @@ def semeda_loss(pred: Tensor,
         >>> semeda_loss(logits, target, net).ndim
         0
     """
+    terms, valid, _ = semeda_terms(pred, target, edge_net, layer_weights,
+                                   ignore_index, check_labels, band_width)
+    loss = sum(terms) if terms else valid.new_zeros(target.shape)
+    return reduce_masked(loss, valid, weight, reduction, avg_factor)
+
+
+def semeda_terms(pred: Tensor,
+                 target: Tensor,
+                 edge_net: SemedaEdgeNet,
+                 layer_weights: Sequence[float] = (2.0, 4.0, 0.0),
+                 ignore_index: Optional[int] = 255,
+                 check_labels: bool = True,
+                 band_width: Optional[int] = None
+                 ) -> Tuple[List[Tensor], Tensor, Optional[Tensor]]:
+    """The per-pixel terms of :func:`semeda_loss` before the reduction.
+
+    Returns:
+        tuple[list[Tensor], Tensor, Tensor | None]: ``lambda_l`` times the
+        layer's channel-mean L1 (N, H, W), band applied, for each layer with
+        a non-zero weight; the valid-pixel mask (N, H, W) float32; the band
+        (N, H, W) bool, or None without ``band_width``.
+    """
     check_seg_inputs(pred, target, ignore_index, edge_net.num_classes,
                      check_labels)
     if any(p.requires_grad for p in edge_net.parameters()):
@@ -150,28 +172,28 @@ def semeda_loss(pred: Tensor,
     check_band_width(band_width)
     num_layers = max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
                      default=0)
+    terms, near = [], None
     with torch.autocast(device_type=pred.device.type, enabled=False):
         probs, valid = masked_inputs(pred, target, ignore_index)
-        loss = probs.new_zeros(target.shape)
-        if num_layers:
-            with torch.no_grad():
-                gt_pre = edge_net.pre_activations_labels(
-                    target, ignore_index, num_layers)
-            pre = edge_net.pre_activations(probs, num_layers)
-            for i, (lam, p_e, g_e) in enumerate(zip(layer_weights, pre,
-                                                     gt_pre)):
-                if lam == 0:
-                    continue
-                if i < 2:  # relu embeddings: one fused pass
-                    term = relu_l1(p_e, g_e.relu())
-                else:
-                    term = (p_e.softmax(dim=1) -
-                            g_e.softmax(dim=1)).abs().mean(dim=1)
-                loss = loss + lam * term
-        if band_width is not None:
-            near = dilate(semantic_edges(target, ignore_index), band_width - 1)
-            loss = loss * near
-        return reduce_masked(loss, valid, weight, reduction, avg_factor)
+        if not num_layers:
+            return terms, valid, near
+        with torch.no_grad():
+            gt_pre = edge_net.pre_activations_labels(target, ignore_index,
+                                                     num_layers)
+            near = None if band_width is None else dilate(
+                semantic_edges(target, ignore_index), band_width - 1)
+        pre = edge_net.pre_activations(probs, num_layers)
+        for i, (lam, p_e, g_e) in enumerate(zip(layer_weights, pre, gt_pre)):
+            if lam == 0:
+                continue
+            if i < 2:  # relu embeddings: one fused pass
+                term = relu_l1(p_e, g_e.relu())
+            else:
+                term = (p_e.softmax(dim=1) -
+                        g_e.softmax(dim=1)).abs().mean(dim=1)
+            term = lam * term
+            terms.append(term if near is None else term * near)
+    return terms, valid, near
 
 
 @MODELS.register_module()
@@ -343,9 +365,37 @@ class SemedaLoss(nn.Module):
                              self.check_labels)
             shape = target.shape if reduction == 'none' else ()
             return pred.new_zeros(shape, dtype=torch.float32)
-        return self.loss_weight * semeda_loss(
-            pred, target, net, self.layer_weights, ignore_index, weight,
-            reduction, avg_factor, self.check_labels, self.band_width)
+        terms, valid, near = semeda_terms(
+            pred, target, net, self.layer_weights, ignore_index,
+            self.check_labels, self.band_width)
+        if self.training:
+            self._log_terms(terms, valid, near, weight, avg_factor)
+        loss = sum(terms) if terms else valid.new_zeros(target.shape)
+        return self.loss_weight * reduce_masked(loss, valid, weight,
+                                                reduction, avg_factor)
+
+    def _log_terms(self, terms: List[Tensor], valid: Tensor,
+                   near: Optional[Tensor], weight: Optional[Tensor],
+                   avg_factor: Optional[float]) -> None:
+        """Put each layer's share of the loss and the share of valid pixels
+        in the band into MMEngine's MessageHub (``train/semeda/layer1``,
+        ..., ``train/semeda/band_share``), which the Runner's logger and
+        visualizer backends report at each logging interval."""
+        from mmengine.logging import MessageHub
+        hub = MessageHub.get_current_instance()
+        if hub.get_info('iter') is None:  # not under a Runner
+            return
+        name = 'train/' + self._loss_name.replace('loss_', '', 1)
+        layers = [i + 1 for i, w in enumerate(self.layer_weights) if w > 0]
+        with torch.no_grad():
+            for layer, term in zip(layers, terms):
+                hub.update_scalar(
+                    f'{name}/layer{layer}',
+                    float(self.loss_weight * reduce_masked(
+                        term, valid, weight, 'mean', avg_factor)))
+            if near is not None:
+                share = (near * valid).sum() / valid.sum().clamp(min=1)
+                hub.update_scalar(f'{name}/band_share', float(share))
 
     def switched_on(self, pred: Tensor, target: Tensor,
                     ignore_index: Optional[int] = 255) -> bool:

@@ -490,6 +490,33 @@ def test_auto_start_switches_on_once_the_running_accuracy_is_reached(
     assert len(logged) == 2
 
 
+def test_layer_terms_and_band_share_go_to_the_message_hub(edge_net_file):
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('test_semeda_diagnostics')
+    target = square_label(24)
+    target[:, :2] = 255
+    logits = torch.randn(1, C, 24, 24, generator=torch.Generator()
+                         .manual_seed(3))
+    loss = SemedaLoss(checkpoint=edge_net_file)  # lambda (4, 2, 0), band 3
+    loss(logits, target)  # outside a Runner: nothing logged
+    assert 'train/semeda/layer1' not in hub.log_scalars
+    hub.update_info('iter', 0)
+    total = loss(logits, target)
+    layers = [hub.get_scalar(f'train/semeda/layer{i}').current()
+              for i in (1, 2)]
+    assert 'train/semeda/layer3' not in hub.log_scalars  # lambda_3 = 0
+    assert sum(layers) == pytest.approx(float(total), rel=1e-5)
+    assert min(layers) > 0
+    from mmseg_semeda.evaluation.functional import boundary_bands
+    band = boundary_bands(target[0], [3])[3]
+    valid = target[0] != 255
+    assert hub.get_scalar('train/semeda/band_share').current() == \
+        pytest.approx(float((band & valid).sum() / valid.sum()))
+    loss.eval()
+    loss(logits, target)  # outside training: not logged again
+    assert len(hub.get_scalar('train/semeda/layer1').data[0]) == 1
+
+
 def test_auto_start_ignores_ignore_pixels(edge_net_file):
     from mmengine.logging import MessageHub
     hub = MessageHub.get_instance('test_semeda_auto_ignore')
