@@ -22,11 +22,15 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.8',
     packages=find_packages(include=['mmseg_semeda', 'mmseg_semeda.*']) +
-    ['mmseg_semeda.checkpoints'],
-    # The bundled edge-net checkpoints live in checkpoints/ at the top of the
-    # repository and are installed as mmseg_semeda/checkpoints/.
-    package_dir={'mmseg_semeda.checkpoints': 'checkpoints'},
-    package_data={'mmseg_semeda.checkpoints': ['*.pth']},
+    ['mmseg_semeda.checkpoints', 'mmseg_semeda.configs'],
+    # The bundled edge-net checkpoints and the configs live in checkpoints/
+    # and configs/ at the top of the repository and are installed as
+    # mmseg_semeda/checkpoints/ and mmseg_semeda/configs/ (the demo's
+    # config, as MMSeg ships its own in mmseg/.mim).
+    package_dir={'mmseg_semeda.checkpoints': 'checkpoints',
+                 'mmseg_semeda.configs': 'configs'},
+    package_data={'mmseg_semeda.checkpoints': ['*.pth'],
+                  'mmseg_semeda.configs': ['**/*.py', '**/*.txt']},
     install_requires=[
         'torch>=2.0,<3',
         'numpy>=1.22,<3',

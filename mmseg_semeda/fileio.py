@@ -1,5 +1,6 @@
-"""Atomic file writing: a temporary file in the destination folder, then a
-rename, so an interrupted write never leaves a partial file behind."""
+"""Files of the package: atomic writing (a temporary file in the
+destination folder, then a rename, so an interrupted write never leaves a
+partial file behind) and the folders shipped with it."""
 from __future__ import annotations
 
 import os
@@ -32,3 +33,14 @@ def atomic_write(path: str, write: Callable[[str], None]) -> str:
         if osp.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def shipped_dir(name: str) -> str:
+    """A folder shipped with the package (``'checkpoints'``, ``'configs'``):
+    ``mmseg_semeda/<name>`` in an installed wheel, ``<name>/`` beside the
+    package in a source tree."""
+    pkg = osp.dirname(osp.abspath(__file__))
+    installed = osp.join(pkg, name)
+    if osp.isdir(installed):
+        return installed
+    return osp.join(osp.dirname(pkg), name)

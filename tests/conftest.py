@@ -2,12 +2,18 @@
 ``mmseg::`` configs, all on the CPU."""
 import copy
 import os
+import sys
 
 import pytest
 import torch
 
 import mmseg_semeda  # noqa: F401  (registers the modules)
 from mmseg_semeda.datasets import make_shapes_dataset
+
+# The research tools (tools/study_losses.py, tools/benchmark_loss.py) are
+# scripts, not part of the package: their tests import them from tools/.
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'tools'))
 
 CAMVID = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
                       'camvid')

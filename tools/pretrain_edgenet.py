@@ -7,7 +7,7 @@ Example (CamVid, void 11 -> ignore)::
         --val-dir ../shared/data/camvid/annotations/val \
         --num-classes 11 --label-map 11:255 --out edgenet_camvid.pth
 """
-from mmseg_semeda.pretrain.cli import main
+from mmseg_semeda.apis.pretrain import main
 
 if __name__ == '__main__':
     main()

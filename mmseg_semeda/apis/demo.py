@@ -10,9 +10,6 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), 'configs', 'semeda')
-
 
 def demo_parser() -> argparse.ArgumentParser:
     """Arguments of the demo."""
@@ -105,17 +102,20 @@ def main(argv: Optional[List[str]] = None) -> dict:
     import mmseg_semeda  # noqa: F401
 
     from ..datasets import make_shapes_dataset
+    from ..fileio import shipped_dir
     args = demo_parser().parse_args(argv)
     start = time.perf_counter()
     iters = args.iters or 400
     if args.data_root:
         cfg = Config.fromfile(
-            osp.join(CONFIG_DIR, 'deeplabv3plus_r18_camvid_cpu_semeda.py'))
+            osp.join(shipped_dir('configs'), 'semeda',
+                     'deeplabv3plus_r18_camvid_cpu_semeda.py'))
         root = args.data_root
         what = f'CamVid at {root}'
     else:
         cfg = Config.fromfile(
-            osp.join(CONFIG_DIR, 'deeplabv3plus_r18_shapes_cpu_semeda.py'))
+            osp.join(shipped_dir('configs'), 'semeda',
+                     'deeplabv3plus_r18_shapes_cpu_semeda.py'))
         root = make_shapes_dataset(osp.join(args.work_dir, 'data'))
         what = f'generated textured shapes in {root}'
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

@@ -9,6 +9,7 @@ from typing import Dict
 
 import torch
 
+from ..fileio import shipped_dir
 from ..models.edge_net import SemedaEdgeNet
 from ..version import __version__
 from .trainer import pretrain_edge_net
@@ -23,21 +24,12 @@ FALLBACK_SETTINGS = dict(iters=300, batch_size=8, crop=64, seed=0,
                          soft_prob=0.5)
 
 
-def bundled_dir() -> str:
-    """Folder of the bundled checkpoints: ``mmseg_semeda/checkpoints`` in an
-    installed wheel, ``checkpoints/`` beside the package in a source tree."""
-    pkg = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    installed = osp.join(pkg, 'checkpoints')
-    if glob.glob(osp.join(installed, '*.pth')):
-        return installed
-    return osp.join(osp.dirname(pkg), 'checkpoints')
-
-
 def bundled_checkpoints() -> Dict[str, str]:
     """Bundled checkpoint names (file stem) -> paths."""
     return {
         osp.splitext(osp.basename(p))[0]: p
-        for p in sorted(glob.glob(osp.join(bundled_dir(), '*.pth')))
+        for p in sorted(glob.glob(osp.join(shipped_dir('checkpoints'),
+                                           '*.pth')))
     }
 
 

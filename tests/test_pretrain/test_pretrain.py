@@ -6,12 +6,12 @@ import torch
 from PIL import Image
 
 from mmseg_semeda import SemedaEdgeNet, SemedaLoss
+from mmseg_semeda.apis.pretrain import main
 from mmseg_semeda.pretrain import (
     edge_metrics,
     pretrain_edge_net,
     voronoi_masks,
 )
-from mmseg_semeda.pretrain.cli import main
 from mmseg_semeda.pretrain.zoo import bundled_checkpoints, default_edge_net
 
 

@@ -5,9 +5,8 @@ import os
 import os.path as osp
 
 import pytest
+from study_losses import main, markdown, parse_variant, read_metrics, summarize
 from train_helpers import tiny_config
-
-from mmseg_semeda.apis.study import main, markdown, parse_variant, read_metrics, summarize
 
 
 def _fake_run(work_dir, name, seed, miou, band):
@@ -105,7 +104,7 @@ def test_a_run_in_progress_is_not_started_twice(tmp_path):
     import subprocess
     import sys
 
-    from mmseg_semeda.apis.study import _take_lock
+    from study_losses import _take_lock
     path = str(tmp_path / 'ce_s0')
     assert _take_lock(path)
     assert not _take_lock(path)  # held by this (live) process

@@ -7,22 +7,22 @@ from typing import List, Optional
 
 import torch
 
-from ..version import __version__
-from .annotations import (
+from ..pretrain.annotations import (
     check_labels,
     expand_ann_dirs,
     infer_num_classes,
     load_label_maps,
     parse_label_map,
 )
-from .synthetic import voronoi_masks
-from .trainer import (
+from ..pretrain.synthetic import voronoi_masks
+from ..pretrain.trainer import (
     crops_from_maps,
     edge_metrics,
     mixed_source,
     pretrain_edge_net,
     split_holdout,
 )
+from ..version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 import json
 
-from mmseg_semeda.apis.benchmark import main
+from benchmark_loss import main
 
 
 def test_benchmark_tool_writes_the_documented_fields(tmp_path):
