@@ -1,6 +1,6 @@
 # DeepLabV3+ R101 on VOC 2012 (aug) with cross-entropy + SEMEDA, the package's defaults
-# (the form that beat cross-entropy in this project's CamVid study, README
-# "Results"; not measured on VOC here). The paper's form:
+# (the form that beat cross-entropy in this project's CamVid study,
+# docs/results.md; not measured on VOC here). The paper's form:
 # deeplabv3plus_r101_voc_paper.py. Everything else is the stock MMSeg config.
 _base_ = ['mmseg::deeplabv3plus/deeplabv3plus_r101-d8_4xb4-40k_voc12aug-512x512.py']
 custom_imports = dict(imports=['mmseg_semeda'], allow_failed_imports=False)

@@ -1,5 +1,5 @@
-# DeepLabV3+ R18 from scratch on CamVid, cross-entropy + SEMEDA with the
-# package's defaults (CPU schedule, second stage): lambda (4, 2, 0), loss in the 3-pixel
+# DeepLabV3+ R18 on CamVid, fine-tuned from the CE model, cross-entropy + SEMEDA with the
+# package's defaults (300 iterations): lambda (4, 2, 0), loss in the 3-pixel
 # band around ground-truth edges, and the edge net pretrained on CamVid train
 # masks with soft inputs in half of its batches (bundled). The paper's form:
 # deeplabv3plus_r18_camvid_cpu_ft_semeda_paper.py.

@@ -1,7 +1,7 @@
-# DeepLabV3+ R18 from scratch on CamVid, cross-entropy + SEMEDA in the paper's
-# form (CPU schedule, second stage): lambda (4, 2, 0), every pixel, the edge net pretrained
+# DeepLabV3+ R18 on CamVid, fine-tuned from the CE model, cross-entropy + SEMEDA in the paper's
+# form (300 iterations): lambda (4, 2, 0), every pixel, the edge net pretrained
 # on one-hot CamVid train masks (bundled). It lost 2.3 mIoU to cross-entropy
-# in this project's CPU study (README, "Results", 3 seeds).
+# in this project's CPU study (docs/results.md, 3 seeds).
 _base_ = ['../_base_/deeplabv3plus_r18_camvid_cpu_ft.py']
 model = dict(
     decode_head=dict(loss_decode=[

@@ -1,5 +1,5 @@
-# DeepLabV3+ R18 from scratch on CamVid, cross-entropy + the Sobel edge loss
-# (the SEMEDA paper's baseline; CPU schedule, second stage).
+# DeepLabV3+ R18 on CamVid, fine-tuned from the CE model, cross-entropy + the Sobel edge loss
+# (the SEMEDA paper's baseline; 300 iterations).
 _base_ = ['../_base_/deeplabv3plus_r18_camvid_cpu_ft.py']
 model = dict(
     decode_head=dict(loss_decode=[

@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument('--soft-prob', type=float, default=0.5,
                     help='share of batches fed as soft, noisy one-hot maps '
                     '(0: one-hot only, as in the paper); such nets suit '
-                    "SemedaLoss's default band-limited loss (README, "
-                    '"Results")')
+                    "SemedaLoss's default band-limited loss "
+                    '(docs/results.md)')
     tr.add_argument('--synthetic-share', type=float, default=0.5,
                     help='with --ann-dir: share of batches of synthetic '
                     'masks mixed in (more edges and void than real crops)')

@@ -21,17 +21,20 @@ def entropy_map(logits: torch.Tensor) -> torch.Tensor:
 
 
 def find_edge_net(cfg, num_classes: int):
-    """The edge net named by the config's SemedaLoss, else the default for
-    ``num_classes``."""
-    from ..models.edge_net import SemedaEdgeNet
-    from ..pretrain.zoo import default_edge_net, resolve_checkpoint
+    """The edge net of the config's SemedaLoss (resolved by the loss
+    itself), else the zero-config one for ``num_classes``."""
+    from mmseg.registry import MODELS
+
+    from ..models.losses import SemedaLoss
     losses = cfg.model.decode_head.get('loss_decode', [])
     losses = losses if isinstance(losses, (list, tuple)) else [losses]
     for loss in losses:
-        if loss.get('type') == 'SemedaLoss' and loss.get('checkpoint'):
-            return SemedaEdgeNet.from_checkpoint(
-                resolve_checkpoint(loss['checkpoint']))
-    return default_edge_net(num_classes)
+        if loss.get('type') == 'SemedaLoss':
+            module = MODELS.build(loss)
+            break
+    else:
+        module = SemedaLoss()
+    return module.get_edge_net(num_classes, torch.device('cpu'))
 
 
 def draw_sample(image: np.ndarray, gt: np.ndarray, logits: torch.Tensor,

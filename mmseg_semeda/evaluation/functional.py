@@ -6,23 +6,13 @@ pooling: a pixel is within ``d`` of a set S if some pixel of S lies in the
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..edges import semantic_edges
-
-
-def dilate(mask: Tensor, radius: int) -> Tensor:
-    """Pixels within Chebyshev distance ``radius`` of ``mask`` (..., H, W)."""
-    if radius <= 0:
-        return mask
-    shape = mask.shape
-    x = mask.reshape(-1, 1, *shape[-2:]).float()
-    x = F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius)
-    return x.reshape(shape) > 0
+from ..edges import boundary_bands, dilate, valid_mask
 
 
 def inner_boundary(masks: Tensor, valid: Optional[Tensor] = None) -> Tensor:
@@ -35,27 +25,6 @@ def inner_boundary(masks: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     padded = F.pad(outside.float().unsqueeze(1), (1, 1, 1, 1), mode='replicate')
     near_outside = F.max_pool2d(padded, 3, stride=1).squeeze(1) > 0
     return masks & near_outside
-
-
-def boundary_bands(label: Tensor, widths: Sequence[int],
-                   ignore_index: Optional[int] = 255) -> Dict[int, Tensor]:
-    """Boundary band of each width ``w``: pixels whose Chebyshev distance to
-    a ground-truth semantic edge pixel (:func:`semantic_edges`, ignore pixels
-    never edges) is below ``w``. ``w = 1`` is the edge pixels themselves (a
-    two-pixel-wide line along each boundary), ``w = 3`` adds two pixels on
-    each side. The interior of width ``w`` is the complement (both exclude
-    ignore pixels at scoring time).
-
-    Args:
-        label (Tensor): Ground truth (H, W).
-        widths (Sequence[int]): Band widths, each >= 1.
-        ignore_index (int, optional): Ignore label. Defaults to 255.
-
-    Returns:
-        dict[int, Tensor]: Boolean band (H, W) per width.
-    """
-    edges = semantic_edges(label, ignore_index)
-    return {w: dilate(edges, w - 1) for w in widths}
 
 
 def intersect_and_union(pred: Tensor, label: Tensor, num_classes: int,
@@ -78,8 +47,7 @@ def trimap_stats(pred: Tensor, label: Tensor, num_classes: int,
         Tensor: (len(widths), 2, 3, C): for each width, [band, interior] x
         [intersection, prediction area, label area] per class.
     """
-    valid = label != ignore_index if ignore_index is not None else \
-        torch.ones_like(label, dtype=torch.bool)
+    valid = valid_mask(label, ignore_index)
     valid &= (pred >= 0) & (pred < num_classes)
     bands = boundary_bands(label, widths, ignore_index)
     out = []
@@ -109,8 +77,7 @@ def boundary_f_stats(pred: Tensor, label: Tensor, num_classes: int,
         boundary pixels, matched ground-truth boundary pixels, ground-truth
         boundary pixels.
     """
-    valid = label != ignore_index if ignore_index is not None else \
-        torch.ones_like(label, dtype=torch.bool)
+    valid = valid_mask(label, ignore_index)
     out = torch.zeros(num_classes, 4, dtype=torch.float64)
     classes = torch.unique(torch.cat([pred[valid], label[valid]]))
     classes = classes[(classes >= 0) & (classes < num_classes)]
@@ -149,8 +116,7 @@ def boundary_iou_stats(pred: Tensor, label: Tensor, num_classes: int,
     """
     if width < 1:
         raise ValueError(f'width must be >= 1, got {width}')
-    valid = label != ignore_index if ignore_index is not None else \
-        torch.ones_like(label, dtype=torch.bool)
+    valid = valid_mask(label, ignore_index)
     out = torch.zeros(num_classes, 2, dtype=torch.float64)
     classes = torch.unique(torch.cat([pred[valid], label[valid]]))
     classes = classes[(classes >= 0) & (classes < num_classes)]
@@ -199,8 +165,7 @@ def e_measure(pred: Tensor, label: Tensor, num_classes: int,
     Returns:
         Tensor: (C,) float64; NaN for classes in neither map.
     """
-    valid = label != ignore_index if ignore_index is not None else \
-        torch.ones_like(label, dtype=torch.bool)
+    valid = valid_mask(label, ignore_index)
     out = torch.full((num_classes, ), float('nan'), dtype=torch.float64)
     p_all, g_all = pred[valid], label[valid]
     n = p_all.numel()

@@ -15,6 +15,15 @@ from ..fileio import atomic_write
 from ..version import __version__
 
 CHECKPOINT_FORMAT = 'mmseg_semeda.SemedaEdgeNet'
+#: The nonlinearity after each of the three layers.
+ACTIVATIONS = ('relu', 'relu', 'softmax')
+
+
+def activate(layer: int, pre: Tensor) -> Tensor:
+    """The edge net's nonlinearity after layer ``layer`` (0, 1 or 2; see
+    :data:`ACTIVATIONS`): the embedding psi of that layer."""
+    return pre.softmax(dim=1) if ACTIVATIONS[layer] == 'softmax' else \
+        F.relu(pre)
 
 
 @MODELS.register_module()
@@ -90,8 +99,8 @@ class SemedaEdgeNet(nn.Module):
             list[Tensor]: ``[relu(conv1), relu(conv2), softmax(conv3)]``, cut
             to ``num_layers`` entries.
         """
-        self._check_probs(probs)
-        return self._from_first(self.conv1(probs), num_layers)
+        return [activate(i, pre) for i, pre in enumerate(
+            self.pre_activations(probs, num_layers))]
 
     def forward_labels(self,
                        label: Tensor,
@@ -116,11 +125,8 @@ class SemedaEdgeNet(nn.Module):
         Returns:
             list[Tensor]: As :meth:`forward`.
         """
-        pre = self.pre_activations_labels(label, ignore_index, num_layers)
-        outs = [F.relu(a) for a in pre[:2]]
-        if num_layers == 3:
-            outs.append(pre[2].softmax(dim=1))
-        return outs
+        return [activate(i, pre) for i, pre in enumerate(
+            self.pre_activations_labels(label, ignore_index, num_layers))]
 
     def pre_activations_labels(self,
                                label: Tensor,
@@ -128,14 +134,8 @@ class SemedaEdgeNet(nn.Module):
                                num_layers: int = 3) -> List[Tensor]:
         """:meth:`pre_activations` of the one-hot map of ``label``, computed
         by lookups as in :meth:`forward_labels`."""
-        if num_layers not in (1, 2, 3):
-            raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
-        outs = [self._first_from_labels(label, ignore_index)]
-        if num_layers >= 2:
-            outs.append(self.conv2(F.relu(outs[0])))
-        if num_layers == 3:
-            outs.append(self.conv3(F.relu(outs[1])))
-        return outs
+        return self._layers(self._first_from_labels(label, ignore_index),
+                            num_layers)
 
     def _first_from_labels(self, label: Tensor,
                            ignore_index: Optional[int]) -> Tensor:
@@ -180,44 +180,32 @@ class SemedaEdgeNet(nn.Module):
         conv2(relu(conv1(x))), conv3(...)]`` cut to ``num_layers`` (the
         embeddings of :meth:`forward` are relu, relu and softmax of these)."""
         self._check_probs(probs)
-        if num_layers not in (1, 2, 3):
-            raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
         first = self.conv1(probs)
         if first.device.type == 'cpu':
             # Measured on a CPU (tools/benchmark_loss.py): the thin layers
             # run faster channels-last, which is also the layout of the
             # label embeddings they are compared with.
             first = first.contiguous(memory_format=torch.channels_last)
-        outs = [first]
-        if num_layers >= 2:
-            outs.append(self.conv2(F.relu(outs[0])))
-        if num_layers == 3:
-            outs.append(self.conv3(F.relu(outs[1])))
-        return outs
+        return self._layers(first, num_layers)
 
-    def _from_first(self, first: Tensor, num_layers: int) -> List[Tensor]:
+    def _layers(self, first: Tensor, num_layers: int) -> List[Tensor]:
+        """The one path through layers 2 and 3 from layer 1's output."""
         if num_layers not in (1, 2, 3):
             raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
-        outs = [F.relu(first)]
-        if num_layers >= 2:
-            outs.append(F.relu(self.conv2(outs[0])))
-        if num_layers == 3:
-            outs.append(self.conv3(outs[1]).softmax(dim=1))
+        outs = [first]
+        for i, conv in enumerate((self.conv2, self.conv3)[:num_layers - 1]):
+            outs.append(conv(activate(i, outs[-1])))
         return outs
 
     def edge_logits(self, probs: Tensor) -> Tensor:
         """Pre-softmax edge scores (N, 2, H, W) of a probability map."""
-        self._check_probs(probs)
-        return self._head(self.conv1(probs))
+        return self.pre_activations(probs)[2]
 
     def edge_logits_labels(self, label: Tensor,
                            ignore_index: Optional[int] = 255) -> Tensor:
         """:meth:`edge_logits` of the one-hot map of ``label`` (N, H, W),
         computed by lookups as in :meth:`forward_labels`."""
-        return self._head(self._first_from_labels(label, ignore_index))
-
-    def _head(self, first: Tensor) -> Tensor:
-        return self.conv3(F.relu(self.conv2(F.relu(first))))
+        return self.pre_activations_labels(label, ignore_index)[2]
 
     def predict_edges(self, probs: Tensor) -> Tensor:
         """Edge probability (N, H, W) of a probability map (N, C, H, W)."""

@@ -9,20 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..edges import semantic_edges
+from ..edges import onehot, semantic_edges
 from ..models.edge_net import SemedaEdgeNet
 from .synthetic import voronoi_masks
 
 LabelSource = Callable[[int, torch.Generator], Tensor]
-
-
-def onehot_inputs(labels: Tensor, num_classes: int,
-                  ignore_index: Optional[int]) -> Tensor:
-    """One-hot maps (N, C, H, W) with all-zero vectors at ignore pixels."""
-    valid = labels != ignore_index if ignore_index is not None else \
-        torch.ones_like(labels, dtype=torch.bool)
-    onehot = F.one_hot(torch.where(valid, labels, 0), num_classes)
-    return (onehot * valid.unsqueeze(-1)).permute(0, 3, 1, 2).float()
 
 
 def soften(onehot: Tensor, generator: torch.Generator,
@@ -126,7 +117,7 @@ def edge_metrics(net: SemedaEdgeNet,
     tp = fp = fn = pixels = 0
     for m in maps:
         labels = m if m.ndim == 3 else m.unsqueeze(0)
-        x = onehot_inputs(labels, net.num_classes, ignore_index)
+        x = onehot(labels, net.num_classes, ignore_index)
         if soft:
             x = soften(x, g)
         pred = net.predict_edges(x.to(device)).cpu() > threshold
@@ -162,7 +153,7 @@ def pretrain_edge_net(num_classes: int,
     by :func:`soften` instead. Off here (the paper's pretraining); the
     bundled ``*_soft`` nets and ``tools/pretrain_edgenet.py`` use 0.5: it
     costs a little edge F1 on one-hot maps (0.983 vs 0.997 on CamVid val)
-    but made the SEMEDA loss gain mIoU on CamVid (README, "Results"). The
+    but made the SEMEDA loss gain mIoU on CamVid (docs/results.md). The
     target is :func:`edge_targets`; the loss is a pixel-wise cross-entropy
     that skips ignore pixels. Deterministic for a given seed on the CPU.
 
@@ -209,12 +200,12 @@ def pretrain_edge_net(num_classes: int,
             labels = source(batch_size, g)
             target = edge_targets(labels, ignore_index)
             if soft_prob > 0 and bool(torch.rand(1, generator=g) < soft_prob):
-                x = soften(onehot_inputs(labels, num_classes, ignore_index), g)
+                x = soften(onehot(labels, num_classes, ignore_index), g)
                 logits = net.edge_logits(x.to(device))
             elif lookup:  # the first layer as weight lookups: cheap for any C
                 logits = net.edge_logits_labels(labels.to(device), ignore_index)
             else:
-                x = onehot_inputs(labels, num_classes, ignore_index)
+                x = onehot(labels, num_classes, ignore_index)
                 logits = net.edge_logits(x.to(device))
             loss = F.cross_entropy(logits, target.to(device), ignore_index=-100)
             opt.zero_grad(set_to_none=True)

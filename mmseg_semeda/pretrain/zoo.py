@@ -19,7 +19,7 @@ from .trainer import pretrain_edge_net
 #: for a net trained on real annotations). Half of its batches are soft,
 #: noisy maps, like the bundled ``edgenet_c*_synthetic_soft`` nets: with the
 #: band-limited loss such nets gained mIoU on CamVid where one-hot ones did
-#: not (README, "Results").
+#: not (docs/results.md).
 FALLBACK_SETTINGS = dict(iters=300, batch_size=8, crop=64, seed=0,
                          soft_prob=0.5)
 

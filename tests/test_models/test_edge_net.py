@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mmseg_semeda import SemedaEdgeNet
-from mmseg_semeda.pretrain import onehot_inputs
+from mmseg_semeda.edges import onehot
 
 
 @pytest.mark.parametrize('num_classes, ignore_index', [(3, 255), (21, 255),
@@ -20,9 +20,9 @@ def test_label_gather_equals_onehot_convolution(num_classes, ignore_index,
     label = label.repeat_interleave(blocks, 1).repeat_interleave(blocks, 2)
     if ignore_index is not None:
         label[:, 3:6, 4:9] = ignore_index
-    onehot = onehot_inputs(label, num_classes, ignore_index)
+    hot = onehot(label, num_classes, ignore_index)
     with torch.no_grad():
-        ref = net(onehot) + net.pre_activations(onehot)
+        ref = net(hot) + net.pre_activations(hot)
         got = (net.forward_labels(label, ignore_index) +
                net.pre_activations_labels(label, ignore_index))
     for r, g in zip(ref, got):

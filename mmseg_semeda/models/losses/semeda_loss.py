@@ -9,9 +9,8 @@ import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ...edges import semantic_edges
-from ...evaluation.functional import dilate
-from ..edge_net import SemedaEdgeNet
+from ...edges import boundary_bands, valid_mask
+from ..edge_net import ACTIVATIONS, SemedaEdgeNet, activate
 from .utils import check_loss_settings, check_seg_inputs, masked_inputs, reduce_masked
 
 #: Momentum of the running pixel accuracy of ``start_iter='auto'``.
@@ -180,18 +179,18 @@ def semeda_terms(pred: Tensor,
         with torch.no_grad():
             gt_pre = edge_net.pre_activations_labels(target, ignore_index,
                                                      num_layers)
-            near = None if band_width is None else dilate(
-                semantic_edges(target, ignore_index), band_width - 1)
+            if band_width is not None:
+                near = boundary_bands(target, (band_width, ),
+                                      ignore_index)[band_width]
         pre = edge_net.pre_activations(probs, num_layers)
         for i, (lam, p_e, g_e) in enumerate(zip(layer_weights, pre, gt_pre)):
             if lam == 0:
                 continue
-            if i < 2:  # relu embeddings: one fused pass
-                term = relu_l1(p_e, g_e.relu())
+            g_e = activate(i, g_e)
+            if ACTIVATIONS[i] == 'relu':  # activation and L1 in one pass
+                term = lam * relu_l1(p_e, g_e)
             else:
-                term = (p_e.softmax(dim=1) -
-                        g_e.softmax(dim=1)).abs().mean(dim=1)
-            term = lam * term
+                term = lam * (activate(i, p_e) - g_e).abs().mean(dim=1)
             terms.append(term if near is None else term * near)
     return terms, valid, near
 
@@ -421,8 +420,7 @@ class SemedaLoss(nn.Module):
             return True
         from mmengine.dist import all_reduce
         with torch.no_grad():
-            valid = target != ignore_index if ignore_index is not None \
-                else torch.ones_like(target, dtype=torch.bool)
+            valid = valid_mask(target, ignore_index)
             hits = (pred.argmax(dim=1) == target) & valid
             counts = torch.stack([hits.sum(), valid.sum()]).double()
             all_reduce(counts, op='sum')  # identity without DDP

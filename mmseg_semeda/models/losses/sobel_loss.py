@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...edges import onehot
 from .utils import check_loss_settings, check_seg_inputs, masked_inputs, reduce_masked
 
 _SOBEL_X = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]])
@@ -67,9 +68,7 @@ def sobel_edge_loss(pred: Tensor,
     with torch.autocast(device_type=pred.device.type, enabled=False):
         probs, valid = masked_inputs(pred, target, ignore_index)
         with torch.no_grad():
-            onehot = F.one_hot(target.clamp(0, c - 1), c).permute(0, 3, 1, 2)
-            onehot = onehot.to(probs) * valid.unsqueeze(1)
-            gt_mag = sobel_magnitude(onehot)
+            gt_mag = sobel_magnitude(onehot(target, c, ignore_index))
         loss = (sobel_magnitude(probs) - gt_mag).abs().mean(dim=1)
         return reduce_masked(loss, valid, weight, reduction, avg_factor)
 

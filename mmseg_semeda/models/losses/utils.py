@@ -7,6 +7,8 @@ import torch
 from mmseg.models.losses.utils import weight_reduce_loss
 from torch import Tensor
 
+from ...edges import valid_mask
+
 
 def check_seg_inputs(pred: Tensor,
                      target: Tensor,
@@ -58,9 +60,7 @@ def masked_inputs(pred: Tensor, target: Tensor,
         valid-pixel mask (N, H, W) float32.
     """
     probs = pred.float().softmax(dim=1)
-    if ignore_index is None:
-        return probs, torch.ones_like(target, dtype=probs.dtype)
-    valid = (target != ignore_index).to(probs.dtype)
+    valid = valid_mask(target, ignore_index).to(probs.dtype)
     return probs * valid.unsqueeze(1), valid
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from mmseg_semeda import SemedaEdgeNet, SemedaLoss, semeda_loss
+from mmseg_semeda.edges import onehot
 from mmseg_semeda.models.losses.semeda_loss import relu_l1
-from mmseg_semeda.pretrain import onehot_inputs
 
 C = 4
 
@@ -20,7 +20,7 @@ def square_label(size=32, shift=0, hole=False):
 
 
 def confident_logits(label, scale=20.0):
-    return onehot_inputs(label, C, 255) * scale
+    return onehot(label, C, 255) * scale
 
 
 def test_loss_is_non_negative_and_scalar(trained_edge_net):

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from mmseg_semeda import SobelEdgeLoss, sobel_edge_loss
+from mmseg_semeda.edges import onehot
 from mmseg_semeda.models.losses.sobel_loss import sobel_magnitude
-from mmseg_semeda.pretrain import onehot_inputs
 
 
 def test_sobel_magnitude_of_a_step():
@@ -20,8 +20,8 @@ def test_confident_correct_is_near_zero_and_shift_is_not():
     gt = torch.zeros(1, 16, 16, dtype=torch.long)
     gt[:, 4:12, 4:12] = 1
     shifted = torch.roll(gt, 2, dims=1)
-    good = sobel_edge_loss(onehot_inputs(gt, 2, 255) * 30, gt)
-    bad = sobel_edge_loss(onehot_inputs(shifted, 2, 255) * 30, gt)
+    good = sobel_edge_loss(onehot(gt, 2, 255) * 30, gt)
+    bad = sobel_edge_loss(onehot(shifted, 2, 255) * 30, gt)
     assert good.item() < 1e-3 and bad.item() > 0.1
 
 
