@@ -60,6 +60,14 @@ def trimap_stats(pred: Tensor, label: Tensor, num_classes: int,
     return torch.stack(out)
 
 
+def present_classes(pred: Tensor, label: Tensor, valid: Tensor,
+                    num_classes: int) -> Tensor:
+    """The classes in [0, num_classes) found at ``valid`` pixels of the
+    prediction or the ground truth (sorted, 1-D)."""
+    classes = torch.unique(torch.cat([pred[valid], label[valid]]))
+    return classes[(classes >= 0) & (classes < num_classes)]
+
+
 def boundary_f_stats(pred: Tensor, label: Tensor, num_classes: int,
                      tolerance: int = 2,
                      ignore_index: Optional[int] = 255) -> Tensor:
@@ -79,8 +87,7 @@ def boundary_f_stats(pred: Tensor, label: Tensor, num_classes: int,
     """
     valid = valid_mask(label, ignore_index)
     out = torch.zeros(num_classes, 4, dtype=torch.float64)
-    classes = torch.unique(torch.cat([pred[valid], label[valid]]))
-    classes = classes[(classes >= 0) & (classes < num_classes)]
+    classes = present_classes(pred, label, valid, num_classes)
     if classes.numel() == 0:
         return out
     cls = classes.view(-1, 1, 1)
@@ -118,8 +125,7 @@ def boundary_iou_stats(pred: Tensor, label: Tensor, num_classes: int,
         raise ValueError(f'width must be >= 1, got {width}')
     valid = valid_mask(label, ignore_index)
     out = torch.zeros(num_classes, 2, dtype=torch.float64)
-    classes = torch.unique(torch.cat([pred[valid], label[valid]]))
-    classes = classes[(classes >= 0) & (classes < num_classes)]
+    classes = present_classes(pred, label, valid, num_classes)
     if classes.numel() == 0:
         return out
     cls = classes.view(-1, 1, 1)
@@ -171,8 +177,7 @@ def e_measure(pred: Tensor, label: Tensor, num_classes: int,
     n = p_all.numel()
     if n == 0:
         return out
-    classes = torch.unique(torch.cat([p_all, g_all]))
-    classes = classes[(classes >= 0) & (classes < num_classes)]
+    classes = present_classes(pred, label, valid, num_classes)
     if classes.numel() == 0:
         return out
     cls = classes.view(-1, 1)
