@@ -29,7 +29,7 @@ from mmseg_semeda.fileio import atomic_write
 
 #: Metrics reported, in table order.
 KEYS = ('mIoU', 'mIoU_band_w1', 'mIoU_band_w3', 'mIoU_band_w5',
-        'mIoU_band_w10', 'mIoU_interior_w3', 'mBF')
+        'mIoU_band_w10', 'mIoU_interior_w3', 'mBF', 'mBIoU')
 TOOLS = osp.dirname(osp.abspath(__file__))
 TRAIN = osp.join(TOOLS, 'train.py')
 TEST = osp.join(TOOLS, 'test.py')

@@ -48,5 +48,6 @@ val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU']),
     dict(type='TrimapIoUMetric', widths=(1, 3, 5, 10)),
     dict(type='BoundaryFScoreMetric', tolerance=2),
+    dict(type='BoundaryIoUMetric'),
 ]
 test_evaluator = val_evaluator
