@@ -263,8 +263,9 @@ class SemedaEdgeNet(nn.Module):
             raise ValueError(
                 f'{path!r} is not an edge-net checkpoint: expected a dict with '
                 f"format={CHECKPOINT_FORMAT!r}, got {got}")
-        net = cls(payload['num_classes'], payload['channels'],
-                  payload['kernel_size'])
+        with torch.random.fork_rng(devices=[]):  # the caller's RNG untouched
+            net = cls(payload['num_classes'], payload['channels'],
+                      payload['kernel_size'])
         net.load_state_dict(payload['state_dict'])
         net.meta = dict(payload.get('meta', {}))
         net.meta.setdefault('version', payload.get('version'))

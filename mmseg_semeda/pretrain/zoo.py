@@ -101,7 +101,8 @@ def default_edge_net(num_classes: int) -> SemedaEdgeNet:
                     net.kernel_size)]
         broadcast_object_list(box, src=0)
         state, meta, channels, kernel_size = box[0]
-        net = SemedaEdgeNet(num_classes, channels, kernel_size)
+        with torch.random.fork_rng(devices=[]):
+            net = SemedaEdgeNet(num_classes, channels, kernel_size)
         net.load_state_dict(state)
         net.meta = dict(meta)
         return net.eval()

@@ -31,11 +31,9 @@ custom_imports = dict(imports=['mmseg_semeda', 'ddp_probe'],
 # Beside the loss, one that waits for a pixel accuracy no tiny run reaches;
 # its running accuracy (MessageHub) is what the probe reports as 'switch'.
 AUTO_LOSS = '''
-model = dict(decode_head=dict(loss_decode=[
-    dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-    dict(type='SemedaLoss', layer_weights=(2.0, 4.0, 0.0)),
+model['decode_head']['loss_decode'].append(
     dict(type='SemedaLoss', start_iter='auto', start_acc=1.0,
-         loss_name='loss_semeda_auto')]))
+         loss_name='loss_semeda_auto'))
 '''
 
 

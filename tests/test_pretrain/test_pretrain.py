@@ -142,12 +142,20 @@ def test_bad_inputs(tmp_path):
     assert not os.path.exists(out)
 
 
-def test_pretraining_leaves_the_callers_random_streams_alone():
+def test_pretraining_and_loading_leave_the_callers_random_streams_alone(
+        tmp_path):
     torch.manual_seed(123)
     expected = torch.rand(5)
     torch.manual_seed(123)
-    pretrain_edge_net(3, iters=3, batch_size=2, crop=16, seed=0,
-                      soft_prob=0.5)
+    net = pretrain_edge_net(3, iters=3, batch_size=2, crop=16, seed=0,
+                            soft_prob=0.5)
+    torch.testing.assert_close(torch.rand(5), expected, rtol=0, atol=0)
+    path = net.save(str(tmp_path / 'n.pth'))
+    torch.manual_seed(123)
+    SemedaEdgeNet.from_checkpoint(path)
+    default_edge_net(21)  # bundled
+    default_edge_net(3)  # pretrained on the fly, then cached
+    default_edge_net(3)
     torch.testing.assert_close(torch.rand(5), expected, rtol=0, atol=0)
 
 
