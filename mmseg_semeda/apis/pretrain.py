@@ -80,45 +80,32 @@ def _read_maps(patterns, args, label_map, what):
     return maps, kept
 
 
-def main(argv: Optional[List[str]] = None) -> dict:
-    """Run the tool; returns the checkpoint metadata."""
-    args = build_parser().parse_args(argv)
-    start = time.perf_counter()
-    if args.synthetic == bool(args.ann_dir):
-        raise SystemExit('error: give either --ann-dir DIR or --synthetic')
-    label_map = parse_label_map(args.label_map)
+def _training_data(args, label_map: dict):
+    """What to pretrain on and validate with: (num_classes, label source,
+    description, validation maps, their description)."""
     ign = args.ignore_index
+    vmaps = None
+    if args.val_dir:
+        vmaps, vkept = _read_maps(args.val_dir, args, label_map,
+                                  'validation')
+        val_desc = f'{len(vmaps)} label maps from {args.val_dir}'
     if args.synthetic:
         if args.num_classes is None:
             raise SystemExit('error: --synthetic needs --num-classes')
-        num_classes = args.num_classes
-        source = None
+        num_classes, source = args.num_classes, None
         trained_on = 'synthetic Voronoi masks'
-        if args.val_dir:
-            vmaps, vkept = _read_maps(args.val_dir, args, label_map,
-                                      'validation')
-            check_labels(vmaps, vkept, num_classes, ign)
-            val_maps = [torch.from_numpy(m) for m in vmaps]
-            val_desc = f'{len(vmaps)} label maps from {args.val_dir}'
-        else:
+        if vmaps is None:
             g = torch.Generator().manual_seed(args.seed + 1)
-            val_maps = [voronoi_masks(8, 128, num_classes, g, ign)
-                        for _ in range(8)]
-            val_desc = '64 synthetic masks 128x128 (seed + 1)'
+            return num_classes, source, trained_on, [
+                voronoi_masks(8, 128, num_classes, g, ign) for _ in range(8)
+            ], '64 synthetic masks 128x128 (seed + 1)'
     else:
         maps, kept = _read_maps(args.ann_dir, args, label_map, 'annotation')
-        if args.val_dir:
-            vmaps, vkept = _read_maps(args.val_dir, args, label_map,
-                                      'validation')
-            val_desc = f'{len(vmaps)} label maps from {args.val_dir}'
-        else:
-            pairs = list(zip(maps, kept))
-            train_pairs, val_pairs = split_holdout(pairs, args.val_fraction,
-                                                   args.seed)
-            maps, kept = [m for m, _ in train_pairs], [f for _, f in
-                                                       train_pairs]
-            vmaps, vkept = [m for m, _ in val_pairs], [f for _, f in
-                                                       val_pairs]
+        if vmaps is None:
+            train, val = split_holdout(list(zip(maps, kept)),
+                                       args.val_fraction, args.seed)
+            maps, kept = [list(x) for x in zip(*train)]
+            vmaps, vkept = [list(x) for x in zip(*val)]
             val_desc = (f'{len(vmaps)} held-out label maps '
                         f'({args.val_fraction:.0%})')
         num_classes = args.num_classes
@@ -127,16 +114,28 @@ def main(argv: Optional[List[str]] = None) -> dict:
             print(f'--num-classes not given: inferred {num_classes} from '
                   'the largest label (pass it to be sure)')
         check_labels(maps, kept, num_classes, ign)
-        check_labels(vmaps, vkept, num_classes, ign)
         source = crops_from_maps(maps, args.crop, ign)
+        trained_on = f'{len(maps)} label maps from {args.ann_dir}'
         if args.synthetic_share > 0:
             source = mixed_source(source, num_classes, args.crop, ign,
                                   args.synthetic_share)
-        val_maps = [torch.from_numpy(m) for m in vmaps]
-        trained_on = f'{len(maps)} label maps from {args.ann_dir}'
-        if args.synthetic_share > 0:
             trained_on += (f' + synthetic Voronoi masks '
                            f'({args.synthetic_share:.0%} of batches)')
+    check_labels(vmaps, vkept, num_classes, ign)
+    return (num_classes, source, trained_on,
+            [torch.from_numpy(m) for m in vmaps], val_desc)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    """Run the tool; returns the checkpoint metadata."""
+    args = build_parser().parse_args(argv)
+    start = time.perf_counter()
+    if args.synthetic == bool(args.ann_dir):
+        raise SystemExit('error: give either --ann-dir DIR or --synthetic')
+    label_map = parse_label_map(args.label_map)
+    ign = args.ignore_index
+    num_classes, source, trained_on, val_maps, val_desc = _training_data(
+        args, label_map)
     print(f'pretraining an edge net for {num_classes} classes on '
           f'{trained_on}: {args.iters} iters, batch {args.batch_size}, '
           f'crop {args.crop}, {args.device}')
