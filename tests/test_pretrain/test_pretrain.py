@@ -199,3 +199,35 @@ def test_zero_config_pretrains_once_then_reuses_the_cache(monkeypatch):
         assert torch.equal(again.edge_net.state_dict()[k], v)
     assert loss.edge_net.meta['soft_prob'] == zoo.FALLBACK_SETTINGS[
         'soft_prob'] > 0
+
+
+def _broadcast_worker(rank, port, out_dir):
+    import torch.distributed as dist
+
+    from mmseg_semeda.pretrain import zoo
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=2)
+    try:
+        if rank == 0:  # what rank 0 loads: a net with its own layer sizes
+            torch.manual_seed(3)
+            saved = SemedaEdgeNet(5, channels=(8, 12)).eval()
+            zoo._load_or_pretrain = lambda num_classes: saved
+        net = zoo.default_edge_net(5)
+        torch.save(dict(channels=net.channels, state=net.state_dict()),
+                   os.path.join(out_dir, f'rank{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_broadcast_keeps_the_saved_layer_sizes(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    mp.spawn(_broadcast_worker, args=(port, str(tmp_path)), nprocs=2)
+    got = [torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1)]
+    assert got[0]['channels'] == got[1]['channels'] == (8, 12)
+    for k, v in got[0]['state'].items():
+        torch.testing.assert_close(got[1]['state'][k], v, rtol=0, atol=0)
