@@ -172,7 +172,7 @@ def semeda_terms(pred: Tensor,
     num_layers = max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
                      default=0)
     terms, near = [], None
-    with torch.autocast(device_type=pred.device.type, enabled=torch.is_autocast_enabled(pred.device.type)):
+    with torch.autocast(device_type=pred.device.type, enabled=False):
         probs, valid = masked_inputs(pred, target, ignore_index)
         if not num_layers:
             return terms, valid, near
