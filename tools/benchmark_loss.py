@@ -7,7 +7,9 @@ the losses alone), side by side in one process:
 A full DeepLabV3+ training step (forward, backward, optimizer) with CE only,
 CE + SEMEDA and CE + Sobel, timed in one process, alternating variants step
 by step after a warm-up, so that all see the same machine state. Also the
-loss alone (forward + backward on given logits).
+loss alone (forward + backward on given logits), and SEMEDA's own
+convolutions alone (``semeda_convs_s``: what the loss would cost if all its
+other work were free; ``semeda_loss_to_convs`` is the loss over that).
 """
 from __future__ import annotations
 
@@ -193,6 +195,7 @@ def train_step_benchmark(args) -> Dict[str, float]:
     for v in args.variants:
         if v != 'ce':
             out[f'{v}_ratio'] = out[f'{v}_step_s'] / out['ce_step_s']
+            out[f'{v}_peak_ratio'] = out[f'{v}_peak_mb'] / out['ce_peak_mb']
     return out
 
 
@@ -223,11 +226,48 @@ def loss_only_benchmark(args) -> Dict[str, float]:
                 times[v].append(t)
     out = {f'{v}_loss_only_s': statistics.median(times[v])
            for v in args.variants}
+    if 'semeda' in args.variants:
+        out['semeda_convs_s'] = semeda_convs_time(fns['semeda'], logits,
+                                                  args)
+        out['semeda_loss_to_convs'] = (out['semeda_loss_only_s'] /
+                                       out['semeda_convs_s'])
     for v in args.variants:
         if v != 'ce':
             out[f'{v}_loss_only_ratio'] = out[f'{v}_loss_only_s'] / out[
                 'ce_loss_only_s']
     return out
+
+
+def semeda_convs_time(loss, logits: torch.Tensor, args) -> float:
+    """Median time of the convolutions SEMEDA runs, alone: the edge net's
+    layers up to the last weighted one on the probabilities (forward and
+    input gradient) and on the labels (forward from layer 2; layer 1 is a
+    lookup), zero padding, the loss's memory layouts."""
+    import torch.nn.functional as F
+    net = loss.get_edge_net(logits.shape[1], logits.device)
+    layers = max(i + 1 for i, w in enumerate(loss.layer_weights) if w > 0)
+    convs = (net.conv1, net.conv2, net.conv3)[:layers]
+    g = torch.Generator().manual_seed(2)
+    inputs = []
+    for i, conv in enumerate(convs):
+        x = torch.rand(args.batch, conv.in_channels, args.crop, args.crop,
+                       generator=g).to(args.device)
+        if i and args.device == 'cpu':
+            x = x.contiguous(memory_format=torch.channels_last)
+        inputs.append(x.requires_grad_(True))
+
+    def run():
+        for conv, x in zip(convs, inputs):
+            x.grad = None
+            y = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
+            y.backward(torch.ones_like(y))
+        with torch.no_grad():
+            for conv, x in zip(convs[1:], inputs[1:]):
+                F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
+
+    times = [_timed(run, args.device)
+             for _ in range(args.warmup + args.steps)][args.warmup:]
+    return statistics.median(times)
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -278,10 +318,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
         atomic_write(args.json, write)
     return result
-
-
-if __name__ == '__main__':
-    main()
 
 
 if __name__ == '__main__':

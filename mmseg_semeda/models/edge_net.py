@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..edges import semantic_edges
 from ..fileio import atomic_write
 from ..version import __version__
 
@@ -24,6 +23,85 @@ def activate(layer: int, pre: Tensor) -> Tensor:
     :data:`ACTIVATIONS`): the embedding psi of that layer."""
     return pre.softmax(dim=1) if ACTIVATIONS[layer] == 'softmax' else \
         F.relu(pre)
+
+
+def _frame(h: int, w: int, p: int):
+    """The border frame of an (H, W) map, ``p`` wide, as four disjoint
+    parts: (output slice, input slice, replicate padding of that input).
+    A valid convolution of each padded input gives the part exactly."""
+    rows, cols = (slice(None), slice(None))
+    return (
+        ((Ellipsis, slice(0, p), cols), (Ellipsis, slice(0, 2 * p), cols),
+         (p, p, p, 0)),
+        ((Ellipsis, slice(h - p, h), cols),
+         (Ellipsis, slice(h - 2 * p, h), cols), (p, p, 0, p)),
+        ((Ellipsis, slice(p, h - p), slice(0, p)),
+         (Ellipsis, rows, slice(0, 2 * p)), (p, 0, 0, 0)),
+        ((Ellipsis, slice(p, h - p), slice(w - p, w)),
+         (Ellipsis, rows, slice(w - 2 * p, w)), (0, p, 0, 0)),
+    )
+
+
+class _FrozenReplicateConv(torch.autograd.Function):
+    """``conv(pad(x, replicate))`` for weights that get no gradient, without
+    a padded copy of ``x`` and without saving ``x`` for backward: the
+    interior is a zero-padded convolution, the ``p``-wide border frame is
+    recomputed from thin replicate-padded strips (only they are saved)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor],
+                p: int) -> Tensor:
+        out = F.conv2d(x, weight, bias, padding=p)
+        strips = []
+        for out_part, in_part, pad in _frame(*x.shape[-2:], p):
+            strip = F.pad(x[in_part], pad, mode='replicate')
+            out[out_part] = F.conv2d(strip, weight, bias)
+            strips.append(strip)
+        ctx.save_for_backward(weight, *strips)
+        ctx.p, ctx.shape = p, x.shape
+        ctx.layout = (torch.channels_last if x.is_contiguous(
+            memory_format=torch.channels_last) and not x.is_contiguous()
+            else torch.contiguous_format)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        # The zero-padded convolution's input gradient, then, for each part
+        # of the frame, the strip's replicate-padded gradient in place of
+        # its zero-padded one (same strip, only the fold of the padding
+        # differs).
+        weight, *strips = ctx.saved_tensors
+        p, shape = ctx.p, ctx.shape
+        grad_x = _input_grad(grad, weight, shape, ctx.layout, p)
+        for (out_part, in_part, pad), strip in zip(
+                _frame(*shape[-2:], p), strips):
+            g_strip = _input_grad(grad[out_part].contiguous(), weight,
+                                  strip.shape, torch.contiguous_format, 0)
+            left, right, top, bottom = pad
+            zero_padded = g_strip[..., top:g_strip.shape[-2] - bottom,
+                                  left:g_strip.shape[-1] - right]
+            grad_x[in_part] += torch.ops.aten.replication_pad2d_backward(
+                g_strip, grad_x[in_part], list(pad)) - zero_padded
+        return grad_x, None, None, None
+
+
+def _input_grad(grad_out: Tensor, weight: Tensor, shape, layout,
+                padding: int) -> Tensor:
+    """Gradient of a stride-1 convolution's input of ``shape`` and memory
+    ``layout`` (an empty tensor of that layout tells the backend which)."""
+    like = grad_out.new_empty(shape).contiguous(memory_format=layout)
+    return torch.ops.aten.convolution_backward(
+        grad_out, like, weight, None, [1, 1], [padding, padding], [1, 1],
+        False, [0, 0], 1, [True, False, False])[0]
+
+
+def replicate_conv(x: Tensor, conv: nn.Conv2d) -> Tensor:
+    """``conv(x)`` of a replicate-padded ``conv``; for frozen weights, by
+    :class:`_FrozenReplicateConv` (no padded copy of ``x``, less memory)."""
+    p = conv.padding[0]
+    if conv.weight.requires_grad or p == 0 or min(x.shape[-2:]) <= 2 * p:
+        return conv(x)
+    return _FrozenReplicateConv.apply(x, conv.weight, conv.bias, p)
 
 
 @MODELS.register_module()
@@ -109,13 +187,13 @@ class SemedaEdgeNet(nn.Module):
         """Embeddings of the one-hot map of an integer label map.
 
         Equal to ``self(onehot(label))`` with all-zero class vectors at
-        ``ignore_index``, but the first convolution is a gather of its weights
-        (one lookup per kernel tap), so the cost does not grow with the number
-        of classes and the one-hot map is never built. (Doing the same for the
-        second layer, a table row where its 5 x 5 field holds one label and a
-        gathered matrix product elsewhere, was measured slower than the
-        16 -> 32 convolution itself on this project's 2-core CPU, even with
-        only 20% of the pixels near an edge.)
+        ``ignore_index``, but the first convolution is a sum of k * k rows of
+        its weights looked up by label (one ``embedding_bag``), so the cost
+        does not grow with the number of classes and the one-hot map is never
+        built. (Doing the same for the second layer, a table row where its
+        5 x 5 field holds one label and a gathered matrix product elsewhere,
+        was measured slower than the 16 -> 32 convolution itself on this
+        project's 2-core CPU, even with only 20% of the pixels near an edge.)
 
         Args:
             label (Tensor): Long labels (N, H, W) in [0, C) or ``ignore_index``.
@@ -139,39 +217,29 @@ class SemedaEdgeNet(nn.Module):
 
     def _first_from_labels(self, label: Tensor,
                            ignore_index: Optional[int]) -> Tensor:
-        """``conv1(onehot(label))`` by weight lookups.
-
-        Where the k x k neighbourhood of a pixel holds a single label c (most
-        pixels), the output is ``bias + sum of conv1.weight[:, c]``: one
-        lookup in a precomputed (C + 1, O) table. Only the other pixels, near
-        a label change, sum the k * k per-tap lookups. Ignore pixels map to
-        an all-zero class row. The result is a channels-last view.
+        """``conv1(onehot(label))`` by weight lookups: output pixel ``p`` is
+        ``bias + sum over taps t of conv1.weight[:, label[p + t], t]``, one
+        ``embedding_bag`` sum of k * k rows of a (k * k * (C + 1), O) table
+        (row C of each tap, all zero, is the ignore label). Neighbours
+        outside the image are replicated. The result is a channels-last
+        view (N, O, H, W).
         """
         n, h, w = label.shape
-        k, pad = self.kernel_size, self.kernel_size // 2
+        k, pad, c = self.kernel_size, self.kernel_size // 2, self.num_classes
         index = label
         if ignore_index is not None:
             index = torch.where(label == ignore_index,
-                                torch.full_like(label, self.num_classes), label)
+                                torch.full_like(label, c), label)
+        rows = torch.arange(-pad, h + pad, device=label.device).clamp(0, h - 1)
+        cols = torch.arange(-pad, w + pad, device=label.device).clamp(0, w - 1)
+        index = index[:, rows][:, :, cols]  # replicate-padded labels
+        taps = torch.stack([
+            index[:, dy:dy + h, dx:dx + w] + (c + 1) * (dy * k + dx)
+            for dy in range(k) for dx in range(k)], dim=-1)
         table = F.pad(self.conv1.weight, (0, 0, 0, 0, 0, 1))  # (O, C+1, k, k)
-        uniform = table.sum(dim=(2, 3)).t() + self.conv1.bias  # (C + 1, O)
-        out = F.embedding(index, uniform)  # (N, H, W, O)
-        if pad > 0:
-            mixed = semantic_edges(index)
-            if pad > 1:
-                mixed = F.max_pool2d(mixed[:, None].float(), 2 * pad - 1, 1,
-                                     pad - 1)[:, 0] > 0
-            nn_, yy, xx = mixed.nonzero(as_tuple=True)
-            if nn_.numel():
-                taps = table.permute(2, 3, 1, 0)  # (k, k, C + 1, O)
-                mixed_out = self.conv1.bias.expand(nn_.numel(), -1)
-                for dy in range(k):
-                    ys = (yy + dy - pad).clamp(0, h - 1)
-                    for dx in range(k):
-                        xs = (xx + dx - pad).clamp(0, w - 1)
-                        mixed_out = mixed_out + F.embedding(
-                            index[nn_, ys, xs], taps[dy, dx])
-                out = out.index_put((nn_, yy, xx), mixed_out)
+        table = table.permute(2, 3, 1, 0).reshape(k * k * (c + 1), -1)
+        out = F.embedding_bag(taps.view(-1, k * k), table, mode='sum')
+        out = (out + self.conv1.bias).view(n, h, w, -1)
         return out.permute(0, 3, 1, 2)
 
     def pre_activations(self, probs: Tensor,
@@ -180,7 +248,7 @@ class SemedaEdgeNet(nn.Module):
         conv2(relu(conv1(x))), conv3(...)]`` cut to ``num_layers`` (the
         embeddings of :meth:`forward` are relu, relu and softmax of these)."""
         self._check_probs(probs)
-        first = self.conv1(probs)
+        first = replicate_conv(probs, self.conv1)
         if first.device.type == 'cpu':
             # Measured on a CPU (tools/benchmark_loss.py): the thin layers
             # run faster channels-last, which is also the layout of the
@@ -194,7 +262,7 @@ class SemedaEdgeNet(nn.Module):
             raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
         outs = [first]
         for i, conv in enumerate((self.conv2, self.conv3)[:num_layers - 1]):
-            outs.append(conv(activate(i, outs[-1])))
+            outs.append(replicate_conv(activate(i, outs[-1]), conv))
         return outs
 
     def edge_logits(self, probs: Tensor) -> Tensor:

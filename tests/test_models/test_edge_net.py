@@ -29,6 +29,34 @@ def test_label_gather_equals_onehot_convolution(num_classes, ignore_index,
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('kernel_size', [3, 5])
+@pytest.mark.parametrize('size', [(1, 1), (3, 4), (5, 5), (9, 14)])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_frozen_replicate_conv_equals_the_padded_convolution(
+        kernel_size, size, channels_last):
+    """The frozen path (zero-padded convolution, border frame from thin
+    strips, own backward) gives the values and input gradients of
+    ``conv(pad(x, replicate))`` in float64, on maps down to 1 x 1."""
+    from mmseg_semeda.models.edge_net import replicate_conv
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 4, kernel_size, padding=kernel_size // 2,
+                           padding_mode='replicate').double()
+    x = torch.randn(2, 6, *size, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x_ref = x.clone().requires_grad_(True)
+    want = conv(x_ref)
+    conv.requires_grad_(False)  # frozen: the fast path
+    x_got = x.clone().requires_grad_(True)
+    got = replicate_conv(x_got, conv)
+    grad = torch.randn_like(want)
+    want.backward(grad)
+    got.backward(grad)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(x_got.grad, x_ref.grad, rtol=1e-12,
+                               atol=1e-12)
+
+
 def test_num_layers_cuts_the_output():
     net = SemedaEdgeNet(4)
     probs = torch.rand(1, 4, 8, 8).softmax(1)

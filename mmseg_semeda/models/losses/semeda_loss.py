@@ -18,23 +18,24 @@ ACC_MOMENTUM = 0.9
 
 
 class _ReluL1(torch.autograd.Function):
-    """Channel mean of ``|relu(x) - target|`` (N, C, H, W) -> (N, H, W) with
-    two saved tensors and no autograd graph of its own (the unfused
-    expression keeps relu, difference and abs). Same values and the same
+    """Channel mean of ``|relu(x) - target|`` (N, C, H, W) -> (N, H, W) that
+    saves one tensor for backward (the unfused expression keeps relu,
+    difference and abs, and writes each). Same values and the same
     (sub)gradients as ``(x.relu() - target).abs().mean(1)``: zero where
     ``x <= 0`` or where the difference is 0."""
 
     @staticmethod
     def forward(ctx, x: Tensor, target: Tensor) -> Tensor:
         diff = x.clamp_min(0).sub_(target)
-        ctx.save_for_backward(x, diff)
-        return diff.abs().mean(dim=1)
+        out = diff.abs().mean(dim=1)
+        # Its sign is the gradient; zero it where relu has none.
+        ctx.save_for_backward(diff.masked_fill_(x <= 0, 0))
+        return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        x, diff = ctx.saved_tensors
-        grad_x = diff.sign().mul_(grad.unsqueeze(1) / x.shape[1])
-        return grad_x.masked_fill_(x <= 0, 0), None
+        diff, = ctx.saved_tensors
+        return diff.sign().mul_(grad.unsqueeze(1) / diff.shape[1]), None
 
 
 def relu_l1(x: Tensor, target: Tensor) -> Tensor:
@@ -186,11 +187,11 @@ def semeda_terms(pred: Tensor,
         for i, (lam, p_e, g_e) in enumerate(zip(layer_weights, pre, gt_pre)):
             if lam == 0:
                 continue
-            g_e = activate(i, g_e)
             if ACTIVATIONS[i] == 'relu':  # activation and L1 in one pass
-                term = lam * relu_l1(p_e, g_e)
+                term = lam * relu_l1(p_e, g_e.relu_())
             else:
-                term = lam * (activate(i, p_e) - g_e).abs().mean(dim=1)
+                term = lam * (activate(i, p_e) - activate(i, g_e)).abs().mean(
+                    dim=1)
             terms.append(term if near is None else term * near)
     return terms, valid, near
 

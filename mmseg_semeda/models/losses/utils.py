@@ -51,6 +51,22 @@ def check_seg_inputs(pred: Tensor,
                 f'{ignore_index}, got {values}')
 
 
+class _MaskedSoftmax(torch.autograd.Function):
+    """``softmax(x, 1) * valid`` saving one tensor: the masked output is
+    all the softmax backward needs (its gradient is 0 where it is 0)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, valid: Tensor) -> Tensor:
+        out = x.softmax(dim=1).mul_(valid.unsqueeze(1))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        out, = ctx.saved_tensors
+        return torch._softmax_backward_data(grad, out, 1, out.dtype), None
+
+
 def masked_inputs(pred: Tensor, target: Tensor,
                   ignore_index: Optional[int]) -> Tuple[Tensor, Tensor]:
     """Float32 softmax probabilities with zero class vectors at ignore pixels.
@@ -59,9 +75,8 @@ def masked_inputs(pred: Tensor, target: Tensor,
         tuple[Tensor, Tensor]: probabilities (N, C, H, W) float32 and the
         valid-pixel mask (N, H, W) float32.
     """
-    probs = pred.float().softmax(dim=1)
-    valid = valid_mask(target, ignore_index).to(probs.dtype)
-    return probs * valid.unsqueeze(1), valid
+    valid = valid_mask(target, ignore_index).float()
+    return _MaskedSoftmax.apply(pred.float(), valid), valid
 
 
 def reduce_masked(loss: Tensor, valid: Tensor, weight: Optional[Tensor],

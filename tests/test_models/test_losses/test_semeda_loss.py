@@ -572,3 +572,31 @@ def test_paper_layer_weights_by_name(edge_net_file):
         SemedaLoss(checkpoint=edge_net_file, layer_weights='ade')
     with pytest.raises(ValueError, match='3 non-negative numbers'):
         SemedaLoss(checkpoint=edge_net_file, layer_weights=(1, -1, 0))
+
+
+@pytest.mark.parametrize('num_classes', [4, 150])
+def test_backward_keeps_only_what_it_needs(num_classes):
+    """Saved for backward: the masked softmax (C channels), the ReLU of
+    layer 1 for layer 2's input, the two layers' signed differences (16 +
+    32 channels), two single-channel maps, and for each frozen convolution
+    its weights and thin border strips; no padded copy of the
+    probabilities, no layer input kept whole."""
+    torch.manual_seed(0)
+    net = SemedaEdgeNet(num_classes).requires_grad_(False).eval()
+    n, h, w = 2, 40, 48
+    logits = torch.randn(n, num_classes, h, w, requires_grad=True)
+    target = torch.randint(0, num_classes, (n, h, w))
+    saved = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = semeda_loss(logits, target, net, (4.0, 2.0, 0.0),
+                           band_width=3)
+    loss.backward()
+    maps = (num_classes + 16 + 16 + 32 + 2) * n * h * w * 4
+    frame = 6 * (h + w + 2) * (num_classes + 16) * n * 4  # 3-wide strips
+    weights = (num_classes * 16 + 16 * 32) * 9 * 4
+    assert sum(saved.values()) <= maps + frame + weights
