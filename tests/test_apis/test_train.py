@@ -33,7 +33,7 @@ custom_imports = dict(imports=['mmseg_semeda', 'ddp_probe'],
 AUTO_LOSS = '''
 model['decode_head']['loss_decode'].append(
     dict(type='SemedaLoss', start_iter='auto', start_acc=1.0,
-         loss_name='loss_semeda_auto'))
+         start_latest=None, loss_name='loss_semeda_auto'))
 '''
 
 

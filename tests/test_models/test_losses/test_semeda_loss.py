@@ -458,9 +458,8 @@ def test_auto_start_switches_on_once_the_running_accuracy_is_reached(
     target = torch.randint(0, C, (2, 10, 10),
                            generator=torch.Generator().manual_seed(1))
     poor, good = (_logits_with_accuracy(target, a) for a in (0.5, 0.95))
-    loss = SemedaLoss(checkpoint=edge_net_file, start_iter='auto',
-                      start_acc=0.8)
-    full = SemedaLoss(checkpoint=edge_net_file)
+    loss = SemedaLoss(checkpoint=edge_net_file, start_acc=0.8)  # 'auto'
+    full = SemedaLoss(checkpoint=edge_net_file, start_iter=0)
     key = 'semeda_switch/loss_semeda'
     hub.update_info('iter', 0)
     assert loss(poor, target) == 0
@@ -497,7 +496,8 @@ def test_layer_terms_and_band_share_go_to_the_message_hub(edge_net_file):
     target[:, :2] = 255
     logits = torch.randn(1, C, 24, 24, generator=torch.Generator()
                          .manual_seed(3))
-    loss = SemedaLoss(checkpoint=edge_net_file)  # lambda (4, 2, 0), band 3
+    loss = SemedaLoss(checkpoint=edge_net_file,  # lambda (4, 2, 0), band 3
+                      start_iter=0)
     loss(logits, target)  # outside a Runner: nothing logged
     assert 'train/semeda/layer1' not in hub.log_scalars
     hub.update_info('iter', 0)
@@ -520,6 +520,7 @@ def test_layer_terms_and_band_share_go_to_the_message_hub(edge_net_file):
 def test_auto_start_ignores_ignore_pixels(edge_net_file):
     from mmengine.logging import MessageHub
     hub = MessageHub.get_instance('test_semeda_auto_ignore')
+    hub.update_info('iter', 0)
     target = torch.randint(0, C, (1, 10, 10),
                            generator=torch.Generator().manual_seed(2))
     logits = _logits_with_accuracy(target, 0.5)
@@ -530,7 +531,36 @@ def test_auto_start_ignores_ignore_pixels(edge_net_file):
     assert hub.get_info('semeda_switch/loss_semeda')['acc'] == 1.0
 
 
+def test_auto_start_switches_on_at_the_latest_share_of_max_iters(
+        edge_net_file, monkeypatch):
+    """Where the accuracy stays below start_acc, 'auto' switches on at
+    start_latest * max_iters (and says why); outside a Runner it is on."""
+    from mmengine import logging as mm_logging
+    from mmengine.logging import MessageHub
+    logged = []
+    monkeypatch.setattr(mm_logging, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
+    target = torch.randint(0, C, (2, 10, 10),
+                           generator=torch.Generator().manual_seed(1))
+    poor = _logits_with_accuracy(target, 0.5)
+    hub = MessageHub.get_instance('test_semeda_auto_latest')
+    hub.update_info('max_iters', 50)
+    loss = SemedaLoss(checkpoint=edge_net_file, start_latest=0.2)
+    never = SemedaLoss(checkpoint=edge_net_file, start_latest=None,
+                       loss_name='loss_never')
+    ons, nevers = [], []
+    for it in range(12):
+        hub.update_info('iter', it)
+        ons.append(bool(loss(poor, target) > 0))
+        nevers.append(bool(never(poor, target) > 0))
+    assert ons == [False] * 10 + [True] * 2 and not any(nevers)
+    assert len(logged) == 1 and '20% of max_iters=50' in logged[0]
+    MessageHub.get_instance('test_semeda_no_runner')  # no 'iter': no Runner
+    assert SemedaLoss(checkpoint=edge_net_file)(poor, target) > 0
+
+
 @pytest.mark.parametrize('kwargs, match', [
+    (dict(start_latest=1.5), r'start_latest must be in \[0, 1\]'),
     (dict(start_iter=-1), "int >= 0 or 'auto'"),
     (dict(start_iter=2.5), "int >= 0 or 'auto'"),
     (dict(start_iter='late'), "int >= 0 or 'auto'"),
