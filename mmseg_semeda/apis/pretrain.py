@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument('--crop', type=int, default=64)
     tr.add_argument('--batch-size', type=int, default=8)
     tr.add_argument('--lr', type=float, default=1e-2)
+    tr.add_argument('--channels', type=int, nargs=2, default=[16, 32],
+                    metavar=('C1', 'C2'),
+                    help='widths of the two hidden layers (the paper: 16 '
+                    '32; 32 32 for many classes, docs/edge_nets.md)')
     tr.add_argument('--soft-prob', type=float, default=0.5,
                     help='share of batches fed as soft, noisy one-hot maps '
                     '(0: one-hot only, as in the paper); such nets suit '
@@ -143,7 +147,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         num_classes, source, iters=args.iters, batch_size=args.batch_size,
         crop=args.crop, lr=args.lr, soft_prob=args.soft_prob,
         ignore_index=ign, seed=args.seed, device=args.device,
-        progress=not args.quiet)
+        channels=args.channels, progress=not args.quiet)
     if not args.quiet:
         print()
     hard = edge_metrics(net, val_maps, ign)

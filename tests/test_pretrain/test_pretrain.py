@@ -73,6 +73,15 @@ def test_tool_end_to_end_on_png_folders(tmp_path, palette):
         'net.pth']
 
 
+def test_tool_sets_the_hidden_widths(tmp_path):
+    out = tmp_path / 'wide.pth'
+    main(['--synthetic', '--num-classes', '7', '--channels', '24', '8',
+          '--iters', '5', '--crop', '24', '--batch-size', '2', '--quiet',
+          '--out', str(out)])
+    net = SemedaEdgeNet.from_checkpoint(str(out))
+    assert net.channels == (24, 8) and net.conv1.out_channels == 24
+
+
 def test_tool_with_held_out_fraction_16bit_and_reduce_zero_label(tmp_path):
     folder = tmp_path / 'ann'
     folder.mkdir()
