@@ -244,9 +244,11 @@ def semeda_convs_time(loss, logits: torch.Tensor, args) -> float:
     input gradient) and on the labels (forward from layer 2; layer 1 is a
     lookup), zero padding, the loss's memory layouts."""
     import torch.nn.functional as F
+
+    from mmseg_semeda.models.losses.semeda_loss import num_active_layers
     net = loss.get_edge_net(logits.shape[1], logits.device)
-    layers = max(i + 1 for i, w in enumerate(loss.layer_weights) if w > 0)
-    convs = (net.conv1, net.conv2, net.conv3)[:layers]
+    convs = (net.conv1, net.conv2,
+             net.conv3)[:num_active_layers(loss.layer_weights)]
     g = torch.Generator().manual_seed(2)
     inputs = []
     for i, conv in enumerate(convs):

@@ -88,8 +88,10 @@ class _FrozenReplicateConv(torch.autograd.Function):
 def _input_grad(grad_out: Tensor, weight: Tensor, shape, layout,
                 padding: int) -> Tensor:
     """Gradient of a stride-1 convolution's input of ``shape`` and memory
-    ``layout`` (an empty tensor of that layout tells the backend which)."""
-    like = grad_out.new_empty(shape).contiguous(memory_format=layout)
+    ``layout`` (an uninitialised tensor of that layout tells the backend
+    which; its values are not read)."""
+    like = torch.empty(shape, dtype=grad_out.dtype, device=grad_out.device,
+                       memory_format=layout)
     return torch.ops.aten.convolution_backward(
         grad_out, like, weight, None, [1, 1], [padding, padding], [1, 1],
         False, [0, 0], 1, [True, False, False])[0]

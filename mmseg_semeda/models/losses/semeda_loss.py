@@ -76,6 +76,17 @@ def resolve_layer_weights(layer_weights) -> tuple:
     return weights
 
 
+def num_active_layers(layer_weights: Sequence[float]) -> int:
+    """Layers of the edge net to run: up to the last non-zero weight.
+
+    Example:
+        >>> num_active_layers((4.0, 2.0, 0.0))
+        2
+    """
+    return max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
+               default=0)
+
+
 def check_band_width(band_width: Optional[int]) -> None:
     """Raise a ValueError unless ``band_width`` is None or an int >= 1."""
     if band_width is not None and (isinstance(band_width, bool)
@@ -170,8 +181,7 @@ def semeda_terms(pred: Tensor,
         edge_net = copy.deepcopy(edge_net).freeze()  # it gets no gradient
     layer_weights = resolve_layer_weights(layer_weights)
     check_band_width(band_width)
-    num_layers = max((i + 1 for i, w in enumerate(layer_weights) if w > 0),
-                     default=0)
+    num_layers = num_active_layers(layer_weights)
     terms, near = [], None
     with torch.autocast(device_type=pred.device.type, enabled=False):
         probs, valid = masked_inputs(pred, target, ignore_index)
