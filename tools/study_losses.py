@@ -77,11 +77,17 @@ def read_test_metrics(path: str) -> Optional[Dict[str, float]]:
         return None
 
 
+def _options(variant: dict, seed: int) -> List[str]:
+    """The variant's ``KEY=VALUE`` options with ``{seed}`` replaced by the
+    run's seed (e.g. ``load_from=work_dirs/ce_s{seed}/iter_1000.pth``)."""
+    return [o.replace('{seed}', str(seed)) for o in variant['options']]
+
+
 def _command(variant: dict, seed: int, work_dir: str,
              common: Sequence[str] = ()) -> List[str]:
     return [sys.executable, TRAIN, variant['config'], '--work-dir',
             run_dir(work_dir, variant['name'], seed), '--cfg-options',
-            f'randomness.seed={seed}', *common, *variant['options']]
+            f'randomness.seed={seed}', *common, *_options(variant, seed)]
 
 
 def _test_command(variant: dict, seed: int, work_dir: str,
@@ -92,7 +98,7 @@ def _test_command(variant: dict, seed: int, work_dir: str,
     return [sys.executable, TEST, variant['config'], checkpoint,
             '--work-dir', osp.join(path, 'test'), '--metrics-out',
             osp.join(path, TEST_METRICS), '--cfg-options',
-            f'randomness.seed={seed}', *common, *variant['options']]
+            f'randomness.seed={seed}', *common, *_options(variant, seed)]
 
 
 def _done(path: str, test: bool) -> bool:
@@ -253,7 +259,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--variant', nargs='+', action='append', required=True,
         metavar='NAME CONFIG [KEY=VALUE]',
         help='a variant: name, config and --cfg-options; the first one is '
-        'the baseline')
+        'the baseline; {seed} in an option becomes the run\'s seed')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--work-dir', default='work_dirs/study')
     parser.add_argument('--jobs', type=int, default=1,
