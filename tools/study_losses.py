@@ -77,17 +77,19 @@ def read_test_metrics(path: str) -> Optional[Dict[str, float]]:
         return None
 
 
-def _options(variant: dict, seed: int) -> List[str]:
-    """The variant's ``KEY=VALUE`` options with ``{seed}`` replaced by the
-    run's seed (e.g. ``load_from=work_dirs/ce_s{seed}/iter_1000.pth``)."""
-    return [o.replace('{seed}', str(seed)) for o in variant['options']]
+def _options(variant: dict, seed: int, common: Sequence[str]) -> List[str]:
+    """``--cfg-options`` of one run: the seed, ``common`` and the variant's
+    own, ``{seed}`` replaced by the run's seed (e.g.
+    ``load_from=work_dirs/ce_s{seed}/iter_1000.pth``)."""
+    return [o.replace('{seed}', str(seed)) for o in
+            (f'randomness.seed={seed}', *common, *variant['options'])]
 
 
 def _command(variant: dict, seed: int, work_dir: str,
              common: Sequence[str] = ()) -> List[str]:
     return [sys.executable, TRAIN, variant['config'], '--work-dir',
             run_dir(work_dir, variant['name'], seed), '--cfg-options',
-            f'randomness.seed={seed}', *common, *_options(variant, seed)]
+            *_options(variant, seed, common)]
 
 
 def _test_command(variant: dict, seed: int, work_dir: str,
@@ -98,7 +100,7 @@ def _test_command(variant: dict, seed: int, work_dir: str,
     return [sys.executable, TEST, variant['config'], checkpoint,
             '--work-dir', osp.join(path, 'test'), '--metrics-out',
             osp.join(path, TEST_METRICS), '--cfg-options',
-            f'randomness.seed={seed}', *common, *_options(variant, seed)]
+            *_options(variant, seed, common)]
 
 
 def _done(path: str, test: bool) -> bool:
@@ -274,7 +276,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '(mean over seeds; the paper\'s Figure 5)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         metavar='KEY=VALUE',
-                        help='config options for every run (a variant\'s '
+                        help='config options for every run ({seed}: the run\'s seed; a variant\'s '
                         'own come after them)')
     parser.add_argument('--test', action='store_true',
                         help='also score each run\'s last checkpoint on its '
