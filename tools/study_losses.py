@@ -276,8 +276,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '(mean over seeds; the paper\'s Figure 5)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         metavar='KEY=VALUE',
-                        help='config options for every run ({seed}: the run\'s seed; a variant\'s '
-                        'own come after them)')
+                        help='config options for every run ({seed}: the '
+                        'run\'s seed; a variant\'s own come after them)')
     parser.add_argument('--test', action='store_true',
                         help='also score each run\'s last checkpoint on its '
                         'config\'s test set (tools/test.py); the summary '

@@ -6,6 +6,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -105,7 +106,8 @@ def semeda_loss(pred: Tensor,
                 reduction: str = 'mean',
                 avg_factor: Optional[float] = None,
                 check_labels: bool = True,
-                band_width: Optional[int] = None) -> Tensor:
+                band_width: Optional[int] = None,
+                scales: Sequence[int] = (1, )) -> Tensor:
     r"""SEMEDA loss between logits and a label map.
 
     .. math::
@@ -142,6 +144,10 @@ def semeda_loss(pred: Tensor,
             this (Chebyshev distance) to a ground-truth semantic edge, the
             band of the trimap metric; the mean still divides by all valid
             pixels. Defaults to None (every pixel, as in the paper).
+        scales (Sequence[int]): Also compare the edge net's layers on
+            ``s x s`` pooled maps for each ``s > 1`` here (see
+            :func:`semeda_terms`). Defaults to (1, ) (full resolution only,
+            as in the paper).
 
     Returns:
         Tensor: The loss; (N, H, W) when ``reduction='none'``.
@@ -154,7 +160,8 @@ def semeda_loss(pred: Tensor,
         0
     """
     terms, valid, _ = semeda_terms(pred, target, edge_net, layer_weights,
-                                   ignore_index, check_labels, band_width)
+                                   ignore_index, check_labels, band_width,
+                                   scales)
     loss = sum(terms) if terms else valid.new_zeros(target.shape)
     return reduce_masked(loss, valid, weight, reduction, avg_factor)
 
@@ -165,9 +172,18 @@ def semeda_terms(pred: Tensor,
                  layer_weights: Sequence[float] = (2.0, 4.0, 0.0),
                  ignore_index: Optional[int] = 255,
                  check_labels: bool = True,
-                 band_width: Optional[int] = None
+                 band_width: Optional[int] = None,
+                 scales: Sequence[int] = (1, )
                  ) -> Tuple[List[Tensor], Tensor, Optional[Tensor]]:
     """The per-pixel terms of :func:`semeda_loss` before the reduction.
+
+    With ``scales`` other than ``(1, )``, each layer's term is the sum over
+    the scales ``s``: at ``s > 1`` the edge net sees the ``s x s`` average-
+    pooled probabilities and the ``s x s`` area-pooled one-hot labels (the
+    share of each class in the block, ignore pixels counting for none), so
+    its 5 x 5 field spans ``5 s`` pixels; the term, one value per block, is
+    spread back over the block's pixels (so its mean over pixels is its mean
+    over blocks) before the band and the reduction.
 
     Returns:
         tuple[list[Tensor], Tensor, Tensor | None]: ``lambda_l`` times the
@@ -181,31 +197,82 @@ def semeda_terms(pred: Tensor,
         edge_net = copy.deepcopy(edge_net).freeze()  # it gets no gradient
     layer_weights = resolve_layer_weights(layer_weights)
     check_band_width(band_width)
+    scales = check_scales(scales)
     num_layers = num_active_layers(layer_weights)
     terms, near = [], None
     with torch.autocast(device_type=pred.device.type, enabled=False):
         probs, valid = masked_inputs(pred, target, ignore_index)
         if not num_layers:
             return terms, valid, near
-        with torch.no_grad():
-            gt_pre = edge_net.pre_activations_labels(target, ignore_index,
-                                                     num_layers)
-            if band_width is not None:
+        if band_width is not None:
+            with torch.no_grad():
                 near = boundary_bands(target, (band_width, ),
                                       ignore_index)[band_width]
-        pre = edge_net.pre_activations(probs, num_layers)
-        for i, lam in enumerate(layer_weights[:num_layers]):
-            # Each layer's maps are let go once its term is computed.
-            p_e, g_e, pre[i], gt_pre[i] = pre[i], gt_pre[i], None, None
-            if lam == 0:
-                continue
-            if ACTIVATIONS[i] == 'relu':  # activation and L1 in one pass
-                term = lam * relu_l1(p_e, g_e.relu_())
-            else:
-                term = lam * (activate(i, p_e) - activate(i, g_e)).abs().mean(
-                    dim=1)
-            terms.append(term if near is None else term * near)
+        for scale in scales:
+            with torch.no_grad():
+                if scale == 1:
+                    gt_pre = edge_net.pre_activations_labels(
+                        target, ignore_index, num_layers)
+                else:
+                    gt_pre = edge_net.pre_activations(
+                        _pooled_onehot(target, probs.shape[1], valid,
+                                       scale), num_layers)
+            pre = edge_net.pre_activations(
+                probs if scale == 1 else _pool(probs, scale), num_layers)
+            layer_terms = []
+            for i, lam in enumerate(layer_weights[:num_layers]):
+                # Each layer's maps are let go once its term is computed.
+                p_e, g_e, pre[i], gt_pre[i] = pre[i], gt_pre[i], None, None
+                if lam == 0:
+                    continue
+                if ACTIVATIONS[i] == 'relu':  # activation and L1 in one pass
+                    term = lam * relu_l1(p_e, g_e.relu_())
+                else:
+                    term = lam * (activate(i, p_e) -
+                                  activate(i, g_e)).abs().mean(dim=1)
+                if scale > 1:
+                    term = _unpool(term, scale, target.shape[-2:])
+                layer_terms.append(term if near is None else term * near)
+            terms = layer_terms if not terms else [
+                t + u for t, u in zip(terms, layer_terms)]
     return terms, valid, near
+
+
+def check_scales(scales: Sequence[int]) -> Tuple[int, ...]:
+    """Distinct ints >= 1 as a sorted tuple, or a ValueError.
+
+    Example:
+        >>> check_scales([1, 4, 2])
+        (1, 2, 4)
+    """
+    ok = (isinstance(scales, (tuple, list)) and len(scales) > 0
+          and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1
+                  for s in scales) and len(set(scales)) == len(scales))
+    if not ok:
+        raise ValueError('scales must be distinct ints >= 1, e.g. (1, 2), '
+                         f'got {scales!r}')
+    return tuple(sorted(scales))
+
+
+def _pool(x: Tensor, scale: int) -> Tensor:
+    """``scale x scale`` block means; blocks cut by the border average the
+    pixels they hold."""
+    return F.avg_pool2d(x, scale, scale, ceil_mode=True)
+
+
+def _pooled_onehot(target: Tensor, num_classes: int, valid: Tensor,
+                   scale: int) -> Tensor:
+    """Share of each class in each ``scale x scale`` block (N, C, H/s, W/s),
+    ignore pixels counting for no class."""
+    onehot = F.one_hot(target.clamp(0, num_classes - 1), num_classes)
+    onehot = onehot.permute(0, 3, 1, 2).float() * valid.unsqueeze(1)
+    return _pool(onehot, scale)
+
+
+def _unpool(term: Tensor, scale: int, size) -> Tensor:
+    """A block map (N, h, w) spread over the pixels (N, H, W)."""
+    full = term.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+    return full[:, :size[0], :size[1]]
 
 
 @MODELS.register_module()
@@ -284,6 +351,9 @@ class SemedaLoss(nn.Module):
         band_width (int, optional): Loss only near ground-truth edges (in
             pixels of the label map); see :func:`semeda_loss`. Defaults to
             3; None: every pixel, as in the paper.
+        scales (Sequence[int]): Pooling factors at which the edge net also
+            compares the maps (the sum of the terms; 1 = full resolution);
+            see :func:`semeda_terms`. Defaults to (1, ).
 
     The iteration and the switch's state live in MMEngine's ``MessageHub``
     (set by the Runner, restored on resume); outside training, or outside a
@@ -301,10 +371,12 @@ class SemedaLoss(nn.Module):
                  start_iter: Union[int, str] = 'auto',
                  start_acc: float = 0.8,
                  start_latest: Optional[float] = 0.2,
-                 band_width: Optional[int] = 3) -> None:
+                 band_width: Optional[int] = 3,
+                 scales: Sequence[int] = (1, )) -> None:
         super().__init__()
         check_loss_settings(loss_name, reduction)
         check_band_width(band_width)
+        self.scales = check_scales(scales)
         if start_iter != 'auto' and (isinstance(start_iter, (str, bool))
                                      or int(start_iter) != start_iter
                                      or start_iter < 0):
@@ -393,7 +465,7 @@ class SemedaLoss(nn.Module):
             return pred.new_zeros(shape, dtype=torch.float32)
         terms, valid, near = semeda_terms(
             pred, target, net, self.layer_weights, ignore_index,
-            self.check_labels, self.band_width)
+            self.check_labels, self.band_width, self.scales)
         if self.training:
             self._log_terms(terms, valid, near, weight, avg_factor)
         loss = sum(terms) if terms else valid.new_zeros(target.shape)
@@ -485,4 +557,4 @@ class SemedaLoss(nn.Module):
                 f'start_iter={self.start_iter!r}, '
                 f'start_acc={self.start_acc}, '
                 f'start_latest={self.start_latest}, '
-                f'band_width={self.band_width}')
+                f'band_width={self.band_width}, scales={self.scales}')
