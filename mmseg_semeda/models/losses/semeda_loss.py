@@ -107,7 +107,8 @@ def semeda_loss(pred: Tensor,
                 avg_factor: Optional[float] = None,
                 check_labels: bool = True,
                 band_width: Optional[int] = None,
-                scales: Sequence[int] = (1, )) -> Tensor:
+                scales: Sequence[int] = (1, ),
+                class_balance: bool = False) -> Tensor:
     r"""SEMEDA loss between logits and a label map.
 
     .. math::
@@ -148,6 +149,8 @@ def semeda_loss(pred: Tensor,
             ``s x s`` pooled maps for each ``s > 1`` here (see
             :func:`semeda_terms`). Defaults to (1, ) (full resolution only,
             as in the paper).
+        class_balance (bool): Weight pixels by their class's rarity where
+            the loss acts (see :func:`semeda_terms`). Defaults to False.
 
     Returns:
         Tensor: The loss; (N, H, W) when ``reduction='none'``.
@@ -161,7 +164,7 @@ def semeda_loss(pred: Tensor,
     """
     terms, valid, _ = semeda_terms(pred, target, edge_net, layer_weights,
                                    ignore_index, check_labels, band_width,
-                                   scales)
+                                   scales, class_balance)
     loss = sum(terms) if terms else valid.new_zeros(target.shape)
     return reduce_masked(loss, valid, weight, reduction, avg_factor)
 
@@ -173,7 +176,8 @@ def semeda_terms(pred: Tensor,
                  ignore_index: Optional[int] = 255,
                  check_labels: bool = True,
                  band_width: Optional[int] = None,
-                 scales: Sequence[int] = (1, )
+                 scales: Sequence[int] = (1, ),
+                 class_balance: bool = False
                  ) -> Tuple[List[Tensor], Tensor, Optional[Tensor]]:
     """The per-pixel terms of :func:`semeda_loss` before the reduction.
 
@@ -184,6 +188,12 @@ def semeda_terms(pred: Tensor,
     its 5 x 5 field spans ``5 s`` pixels; the term, one value per block, is
     spread back over the block's pixels (so its mean over pixels is its mean
     over blocks) before the band and the reduction.
+
+    With ``class_balance`` each pixel where the loss acts (the band, or every
+    valid pixel) is weighted by ``n_c ** -0.5`` for its ground-truth class
+    ``c`` with ``n_c`` such pixels in the batch, scaled so that the weights
+    average 1 over those pixels: rare classes' boundaries count more, the
+    total stays the same.
 
     Returns:
         tuple[list[Tensor], Tensor, Tensor | None]: ``lambda_l`` times the
@@ -208,6 +218,10 @@ def semeda_terms(pred: Tensor,
             with torch.no_grad():
                 near = boundary_bands(target, (band_width, ),
                                       ignore_index)[band_width]
+        where = near
+        if class_balance:
+            with torch.no_grad():
+                where = _class_balance(target, valid, near, probs.shape[1])
         for scale in scales:
             with torch.no_grad():
                 if scale == 1:
@@ -232,7 +246,7 @@ def semeda_terms(pred: Tensor,
                                   activate(i, g_e)).abs().mean(dim=1)
                 if scale > 1:
                     term = _unpool(term, scale, target.shape[-2:])
-                layer_terms.append(term if near is None else term * near)
+                layer_terms.append(term if where is None else term * where)
             terms = layer_terms if not terms else [
                 t + u for t, u in zip(terms, layer_terms)]
     return terms, valid, near
@@ -252,6 +266,19 @@ def check_scales(scales: Sequence[int]) -> Tuple[int, ...]:
         raise ValueError('scales must be distinct ints >= 1, e.g. (1, 2), '
                          f'got {scales!r}')
     return tuple(sorted(scales))
+
+
+def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],
+                   num_classes: int) -> Tensor:
+    """Pixel weights (N, H, W): ``n_c ** -0.5`` for a pixel of class ``c``
+    in the band (or valid, without one), 0 elsewhere, scaled to mean 1 over
+    those pixels."""
+    acting = valid > 0 if near is None else near & (valid > 0)
+    label = target.clamp(0, num_classes - 1)
+    counts = torch.bincount(label[acting], minlength=num_classes).float()
+    per_class = counts.clamp(min=1).rsqrt()
+    weight = per_class[label] * acting
+    return weight * (acting.sum() / weight.sum().clamp(min=1e-12))
 
 
 def _pool(x: Tensor, scale: int) -> Tensor:
@@ -354,6 +381,9 @@ class SemedaLoss(nn.Module):
         scales (Sequence[int]): Pooling factors at which the edge net also
             compares the maps (the sum of the terms; 1 = full resolution);
             see :func:`semeda_terms`. Defaults to (1, ).
+        class_balance (bool): Weight the pixels where the loss acts by the
+            inverse square root of their class's pixel count in the batch
+            (mean weight 1); see :func:`semeda_terms`. Defaults to False.
 
     The iteration and the switch's state live in MMEngine's ``MessageHub``
     (set by the Runner, restored on resume); outside training, or outside a
@@ -372,11 +402,13 @@ class SemedaLoss(nn.Module):
                  start_acc: float = 0.8,
                  start_latest: Optional[float] = 0.2,
                  band_width: Optional[int] = 3,
-                 scales: Sequence[int] = (1, )) -> None:
+                 scales: Sequence[int] = (1, ),
+                 class_balance: bool = False) -> None:
         super().__init__()
         check_loss_settings(loss_name, reduction)
         check_band_width(band_width)
         self.scales = check_scales(scales)
+        self.class_balance = bool(class_balance)
         if start_iter != 'auto' and (isinstance(start_iter, (str, bool))
                                      or int(start_iter) != start_iter
                                      or start_iter < 0):
@@ -465,7 +497,8 @@ class SemedaLoss(nn.Module):
             return pred.new_zeros(shape, dtype=torch.float32)
         terms, valid, near = semeda_terms(
             pred, target, net, self.layer_weights, ignore_index,
-            self.check_labels, self.band_width, self.scales)
+            self.check_labels, self.band_width, self.scales,
+            self.class_balance)
         if self.training:
             self._log_terms(terms, valid, near, weight, avg_factor)
         loss = sum(terms) if terms else valid.new_zeros(target.shape)
@@ -557,4 +590,5 @@ class SemedaLoss(nn.Module):
                 f'start_iter={self.start_iter!r}, '
                 f'start_acc={self.start_acc}, '
                 f'start_latest={self.start_latest}, '
-                f'band_width={self.band_width}, scales={self.scales}')
+                f'band_width={self.band_width}, scales={self.scales}, '
+                f'class_balance={self.class_balance}')

@@ -280,6 +280,32 @@ def test_pooled_scales_equal_a_float64_reference(num_classes, scales,
     torch.testing.assert_close(module(logits, target), got.detach())
 
 
+@pytest.mark.parametrize('band_width', [None, 2])
+def test_class_balance_weights_rare_classes_up_keeping_the_total(
+        trained_edge_net, band_width):
+    torch.manual_seed(9)
+    target = torch.zeros(2, 24, 24, dtype=torch.long)
+    target[:, 4:20, 2:22] = 1          # a large region
+    target[0, 10:12, 10:12] = 2        # a rare class: 4 pixels
+    target[1, :, 20:] = 255
+    logits = torch.randn(2, C, 24, 24)
+    kwargs = dict(reduction='none', band_width=band_width)
+    plain = semeda_loss(logits, target, trained_edge_net, **kwargs)
+    balanced = semeda_loss(logits, target, trained_edge_net,
+                           class_balance=True, **kwargs)
+    acting = target != 255
+    if band_width is not None:
+        acting &= plain > 0
+    counts = {c: int((target[acting] == c).sum()) for c in (0, 1, 2)}
+    assert counts[2] == 4 and counts[1] > 10 * counts[2]
+    weight = torch.zeros(target.shape)
+    for c, n in counts.items():
+        weight[acting & (target == c)] = n ** -0.5
+    weight *= acting.sum() / weight.sum()
+    torch.testing.assert_close(balanced, plain * weight)
+    assert weight[target == 2].min() > 3 * weight[target == 1].max()
+
+
 def test_zero_layer_weights_skip_layers(trained_edge_net):
     torch.manual_seed(4)
     target = torch.randint(0, C, (1, 8, 8))
