@@ -23,6 +23,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 import torch
+from mmengine.config import DictAction
 
 from mmseg_semeda.fileio import atomic_write
 
@@ -43,8 +44,20 @@ LOSSES = {
 }
 
 
+def loss_cfgs(variant: str, semeda_options: Optional[dict] = None
+              ) -> List[dict]:
+    """The variant's loss configs after CE, SemedaLoss's with
+    ``semeda_options`` (e.g. ``dict(scales=(1, 2))``) on top."""
+    cfgs = copy.deepcopy(LOSSES[variant])
+    for cfg in cfgs:
+        if cfg['type'] == 'SemedaLoss':
+            cfg.update(semeda_options or {})
+    return cfgs
+
+
 def build_model(backbone: str, num_classes: int, variant: str,
-                crop: int) -> torch.nn.Module:
+                crop: int, semeda_options: Optional[dict] = None
+                ) -> torch.nn.Module:
     """DeepLabV3+ from MMSeg's base model config, BN, no pretrained
     weights, with the variant's losses after CE."""
     from mmengine.hub import get_config
@@ -63,7 +76,7 @@ def build_model(backbone: str, num_classes: int, variant: str,
         channels=b['channels'], c1_channels=b['c1_channels'],
         num_classes=num_classes, norm_cfg=norm,
         loss_decode=[dict(type='CrossEntropyLoss', loss_weight=1.0)] +
-        copy.deepcopy(LOSSES[variant]))
+        loss_cfgs(variant, semeda_options))
     model['auxiliary_head'].update(in_channels=b['aux_in'],
                                    channels=b['aux_channels'],
                                    num_classes=num_classes, norm_cfg=norm)
@@ -130,7 +143,8 @@ def _peak_rss_mb() -> float:
 
 def _memory_probe(args) -> None:
     v = args.memory_probe
-    model = build_model(args.backbone, args.num_classes, v, args.crop)
+    model = build_model(args.backbone, args.num_classes, v, args.crop,
+                        args.semeda_options)
     model.train()
     inputs, samples = make_batch(args.num_classes, args.batch, args.crop,
                                  'cpu')
@@ -153,7 +167,8 @@ def train_step_benchmark(args) -> Dict[str, float]:
     inputs, samples = make_batch(args.num_classes, args.batch, args.crop,
                                  device)
     for v in args.variants:
-        m = build_model(args.backbone, args.num_classes, v, args.crop)
+        m = build_model(args.backbone, args.num_classes, v, args.crop,
+                        args.semeda_options)
         if base is None:
             base = m.state_dict()
         m.load_state_dict(base)
@@ -211,7 +226,8 @@ def loss_only_benchmark(args) -> Dict[str, float]:
         device)
     logits = torch.randn(args.batch, args.num_classes, args.crop, args.crop,
                          generator=g).to(device).requires_grad_(True)
-    fns = dict(ce=CrossEntropyLoss(), semeda=SemedaLoss(),
+    fns = dict(ce=CrossEntropyLoss(),
+               semeda=SemedaLoss(**(args.semeda_options or {})),
                sobel=SobelEdgeLoss())
     times: Dict[str, List[float]] = {v: [] for v in args.variants}
     for i in range(args.warmup + args.steps):
@@ -289,6 +305,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     p.add_argument('--variants', nargs='+', default=['ce', 'semeda', 'sobel'],
                    choices=sorted(LOSSES))
     p.add_argument('--skip-train-step', action='store_true')
+    p.add_argument('--semeda-options', nargs='+', action=DictAction,
+                   metavar='KEY=VALUE',
+                   help='SemedaLoss arguments, e.g. scales="(1,2,4)"')
     p.add_argument('--json', default=None, help='write the results here')
     p.add_argument('--memory-probe', default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -297,6 +316,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args.argv = [
         '--backbone', args.backbone, '--crop', str(args.crop), '--batch',
         str(args.batch), '--num-classes', str(args.num_classes)]
+    if args.semeda_options:
+        args.argv += ['--semeda-options'] + [
+            f'{k}={v!r}' for k, v in args.semeda_options.items()]
     if 'ce' not in args.variants:
         args.variants = ['ce'] + args.variants
     result = dict(
@@ -306,6 +328,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                 f'{torch.get_num_threads()} threads)'),
         backbone=args.backbone, num_classes=args.num_classes,
         crop=args.crop, batch=args.batch, amp=args.amp, steps=args.steps,
+        semeda_options=args.semeda_options or {},
         torch=torch.__version__)
     if not args.skip_train_step:
         result.update(train_step_benchmark(args))

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from benchmark_loss import main
 
 
@@ -23,3 +25,15 @@ def test_benchmark_tool_writes_the_documented_fields(tmp_path):
     assert 0 < saved['semeda_convs_s'] < saved['semeda_loss_only_s']
     assert saved['semeda_loss_to_convs'] == (saved['semeda_loss_only_s'] /
                                              saved['semeda_convs_s'])
+
+
+def test_semeda_options_reach_the_loss(tmp_path):
+    argv = ['--crop', '32', '--batch', '1', '--num-classes', '3', '--steps',
+            '1', '--warmup', '0', '--variants', 'semeda',
+            '--skip-train-step']
+    res = main(argv + ['--semeda-options', 'scales=(1,2)',
+                       'class_balance=True'])
+    assert res['semeda_options'] == dict(scales=(1, 2), class_balance=True)
+    assert res['semeda_loss_only_s'] > 0
+    with pytest.raises(ValueError, match='scales must be distinct'):
+        main(argv + ['--semeda-options', 'scales=(0,2)'])

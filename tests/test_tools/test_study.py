@@ -134,3 +134,11 @@ def test_test_option_scores_each_run_on_the_test_set(tmp_path, shapes_root,
     assert 'Test set:' in capsys.readouterr().out
     main(argv)  # trained and tested: nothing runs again
     assert '[study] ' not in capsys.readouterr().out
+
+
+def test_seed_in_options_becomes_the_run_seed():
+    from study_losses import _command
+    variant = parse_variant(['ft', 'c.py', 'load_from=w/ce_s{seed}/i.pth'])
+    cmd = _command(variant, 2, 'wd', ['x.y=1', 'z=a{seed}'])
+    assert cmd[cmd.index('--cfg-options') + 1:] == [
+        'randomness.seed=2', 'x.y=1', 'z=a2', 'load_from=w/ce_s2/i.pth']
