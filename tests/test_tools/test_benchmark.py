@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from benchmark_loss import main
 
 
