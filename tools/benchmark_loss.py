@@ -47,7 +47,7 @@ LOSSES = {
 def loss_cfgs(variant: str, semeda_options: Optional[dict] = None
               ) -> List[dict]:
     """The variant's loss configs after CE, SemedaLoss's with
-    ``semeda_options`` (e.g. ``dict(scales=(1, 2))``) on top."""
+    ``semeda_options`` (e.g. ``dict(class_balance=True)``) on top."""
     cfgs = copy.deepcopy(LOSSES[variant])
     for cfg in cfgs:
         if cfg['type'] == 'SemedaLoss':
@@ -307,7 +307,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     p.add_argument('--skip-train-step', action='store_true')
     p.add_argument('--semeda-options', nargs='+', action=DictAction,
                    metavar='KEY=VALUE',
-                   help='SemedaLoss arguments, e.g. scales="(1,2,4)"')
+                   help='SemedaLoss arguments, e.g. class_balance=True')
     p.add_argument('--json', default=None, help='write the results here')
     p.add_argument('--memory-probe', default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -30,9 +30,9 @@ def test_semeda_options_reach_the_loss(tmp_path):
     argv = ['--crop', '32', '--batch', '1', '--num-classes', '3', '--steps',
             '1', '--warmup', '0', '--variants', 'semeda',
             '--skip-train-step']
-    res = main(argv + ['--semeda-options', 'scales=(1,2)',
+    res = main(argv + ['--semeda-options', 'band_width=2',
                        'class_balance=True'])
-    assert res['semeda_options'] == dict(scales=(1, 2), class_balance=True)
+    assert res['semeda_options'] == dict(band_width=2, class_balance=True)
     assert res['semeda_loss_only_s'] > 0
-    with pytest.raises(ValueError, match='scales must be distinct'):
-        main(argv + ['--semeda-options', 'scales=(0,2)'])
+    with pytest.raises(ValueError, match='band_width must be'):
+        main(argv + ['--semeda-options', 'band_width=0'])

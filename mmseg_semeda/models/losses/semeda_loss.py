@@ -6,7 +6,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -107,7 +106,6 @@ def semeda_loss(pred: Tensor,
                 avg_factor: Optional[float] = None,
                 check_labels: bool = True,
                 band_width: Optional[int] = None,
-                scales: Sequence[int] = (1, ),
                 class_balance: bool = False) -> Tensor:
     r"""SEMEDA loss between logits and a label map.
 
@@ -145,10 +143,6 @@ def semeda_loss(pred: Tensor,
             this (Chebyshev distance) to a ground-truth semantic edge, the
             band of the trimap metric; the mean still divides by all valid
             pixels. Defaults to None (every pixel, as in the paper).
-        scales (Sequence[int]): Also compare the edge net's layers on
-            ``s x s`` pooled maps for each ``s > 1`` here (see
-            :func:`semeda_terms`). Defaults to (1, ) (full resolution only,
-            as in the paper).
         class_balance (bool): Weight pixels by their class's rarity where
             the loss acts (see :func:`semeda_terms`). Defaults to False.
 
@@ -164,7 +158,7 @@ def semeda_loss(pred: Tensor,
     """
     terms, valid, _ = semeda_terms(pred, target, edge_net, layer_weights,
                                    ignore_index, check_labels, band_width,
-                                   scales, class_balance)
+                                   class_balance)
     loss = sum(terms) if terms else valid.new_zeros(target.shape)
     return reduce_masked(loss, valid, weight, reduction, avg_factor)
 
@@ -176,18 +170,9 @@ def semeda_terms(pred: Tensor,
                  ignore_index: Optional[int] = 255,
                  check_labels: bool = True,
                  band_width: Optional[int] = None,
-                 scales: Sequence[int] = (1, ),
                  class_balance: bool = False
                  ) -> Tuple[List[Tensor], Tensor, Optional[Tensor]]:
     """The per-pixel terms of :func:`semeda_loss` before the reduction.
-
-    With ``scales`` other than ``(1, )``, each layer's term is the sum over
-    the scales ``s``: at ``s > 1`` the edge net sees the ``s x s`` average-
-    pooled probabilities and the ``s x s`` area-pooled one-hot labels (the
-    share of each class in the block, ignore pixels counting for none), so
-    its 5 x 5 field spans ``5 s`` pixels; the term, one value per block, is
-    spread back over the block's pixels (so its mean over pixels is its mean
-    over blocks) before the band and the reduction.
 
     With ``class_balance`` each pixel where the loss acts (the band, or every
     valid pixel) is weighted by ``n_c ** -0.5`` for its ground-truth class
@@ -207,7 +192,6 @@ def semeda_terms(pred: Tensor,
         edge_net = copy.deepcopy(edge_net).freeze()  # it gets no gradient
     layer_weights = resolve_layer_weights(layer_weights)
     check_band_width(band_width)
-    scales = check_scales(scales)
     num_layers = num_active_layers(layer_weights)
     terms, near = [], None
     with torch.autocast(device_type=pred.device.type, enabled=False):
@@ -222,50 +206,22 @@ def semeda_terms(pred: Tensor,
         if class_balance:
             with torch.no_grad():
                 where = _class_balance(target, valid, near, probs.shape[1])
-        for scale in scales:
-            with torch.no_grad():
-                if scale == 1:
-                    gt_pre = edge_net.pre_activations_labels(
-                        target, ignore_index, num_layers)
-                else:
-                    gt_pre = edge_net.pre_activations(
-                        _pooled_onehot(target, probs.shape[1], valid,
-                                       scale), num_layers)
-            pre = edge_net.pre_activations(
-                probs if scale == 1 else _pool(probs, scale), num_layers)
-            layer_terms = []
-            for i, lam in enumerate(layer_weights[:num_layers]):
-                # Each layer's maps are let go once its term is computed.
-                p_e, g_e, pre[i], gt_pre[i] = pre[i], gt_pre[i], None, None
-                if lam == 0:
-                    continue
-                if ACTIVATIONS[i] == 'relu':  # activation and L1 in one pass
-                    term = lam * relu_l1(p_e, g_e.relu_())
-                else:
-                    term = lam * (activate(i, p_e) -
-                                  activate(i, g_e)).abs().mean(dim=1)
-                if scale > 1:
-                    term = _unpool(term, scale, target.shape[-2:])
-                layer_terms.append(term if where is None else term * where)
-            terms = layer_terms if not terms else [
-                t + u for t, u in zip(terms, layer_terms)]
+        with torch.no_grad():
+            gt_pre = edge_net.pre_activations_labels(target, ignore_index,
+                                                     num_layers)
+        pre = edge_net.pre_activations(probs, num_layers)
+        for i, lam in enumerate(layer_weights[:num_layers]):
+            # Each layer's maps are let go once its term is computed.
+            p_e, g_e, pre[i], gt_pre[i] = pre[i], gt_pre[i], None, None
+            if lam == 0:
+                continue
+            if ACTIVATIONS[i] == 'relu':  # activation and L1 in one pass
+                term = lam * relu_l1(p_e, g_e.relu_())
+            else:
+                term = lam * (activate(i, p_e) - activate(i, g_e)).abs().mean(
+                    dim=1)
+            terms.append(term if where is None else term * where)
     return terms, valid, near
-
-
-def check_scales(scales: Sequence[int]) -> Tuple[int, ...]:
-    """Distinct ints >= 1 as a sorted tuple, or a ValueError.
-
-    Example:
-        >>> check_scales([1, 4, 2])
-        (1, 2, 4)
-    """
-    ok = (isinstance(scales, (tuple, list)) and len(scales) > 0
-          and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1
-                  for s in scales) and len(set(scales)) == len(scales))
-    if not ok:
-        raise ValueError('scales must be distinct ints >= 1, e.g. (1, 2), '
-                         f'got {scales!r}')
-    return tuple(sorted(scales))
 
 
 def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],
@@ -279,27 +235,6 @@ def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],
     per_class = counts.clamp(min=1).rsqrt()
     weight = per_class[label] * acting
     return weight * (acting.sum() / weight.sum().clamp(min=1e-12))
-
-
-def _pool(x: Tensor, scale: int) -> Tensor:
-    """``scale x scale`` block means; blocks cut by the border average the
-    pixels they hold."""
-    return F.avg_pool2d(x, scale, scale, ceil_mode=True)
-
-
-def _pooled_onehot(target: Tensor, num_classes: int, valid: Tensor,
-                   scale: int) -> Tensor:
-    """Share of each class in each ``scale x scale`` block (N, C, H/s, W/s),
-    ignore pixels counting for no class."""
-    onehot = F.one_hot(target.clamp(0, num_classes - 1), num_classes)
-    onehot = onehot.permute(0, 3, 1, 2).float() * valid.unsqueeze(1)
-    return _pool(onehot, scale)
-
-
-def _unpool(term: Tensor, scale: int, size) -> Tensor:
-    """A block map (N, h, w) spread over the pixels (N, H, W)."""
-    full = term.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
-    return full[:, :size[0], :size[1]]
 
 
 @MODELS.register_module()
@@ -378,9 +313,6 @@ class SemedaLoss(nn.Module):
         band_width (int, optional): Loss only near ground-truth edges (in
             pixels of the label map); see :func:`semeda_loss`. Defaults to
             3; None: every pixel, as in the paper.
-        scales (Sequence[int]): Pooling factors at which the edge net also
-            compares the maps (the sum of the terms; 1 = full resolution);
-            see :func:`semeda_terms`. Defaults to (1, ).
         class_balance (bool): Weight the pixels where the loss acts by the
             inverse square root of their class's pixel count in the batch
             (mean weight 1); see :func:`semeda_terms`. Defaults to False.
@@ -402,12 +334,10 @@ class SemedaLoss(nn.Module):
                  start_acc: float = 0.8,
                  start_latest: Optional[float] = 0.2,
                  band_width: Optional[int] = 3,
-                 scales: Sequence[int] = (1, ),
                  class_balance: bool = False) -> None:
         super().__init__()
         check_loss_settings(loss_name, reduction)
         check_band_width(band_width)
-        self.scales = check_scales(scales)
         self.class_balance = bool(class_balance)
         if start_iter != 'auto' and (isinstance(start_iter, (str, bool))
                                      or int(start_iter) != start_iter
@@ -497,8 +427,7 @@ class SemedaLoss(nn.Module):
             return pred.new_zeros(shape, dtype=torch.float32)
         terms, valid, near = semeda_terms(
             pred, target, net, self.layer_weights, ignore_index,
-            self.check_labels, self.band_width, self.scales,
-            self.class_balance)
+            self.check_labels, self.band_width, self.class_balance)
         if self.training:
             self._log_terms(terms, valid, near, weight, avg_factor)
         loss = sum(terms) if terms else valid.new_zeros(target.shape)
@@ -590,5 +519,5 @@ class SemedaLoss(nn.Module):
                 f'start_iter={self.start_iter!r}, '
                 f'start_acc={self.start_acc}, '
                 f'start_latest={self.start_latest}, '
-                f'band_width={self.band_width}, scales={self.scales}, '
+                f'band_width={self.band_width}, '
                 f'class_balance={self.class_balance}')

@@ -164,12 +164,10 @@ def test_gradcheck_float64(trained_edge_net):
 
 
 def reference_semeda(logits, target, net, lams, ignore_index=255,
-                     band_width=None, scales=(1, )):
+                     band_width=None):
     """The loss written plainly in float64: one-hot by comparison, the three
     convolutions with replicate padding, edges by comparing shifted maps,
-    the band by a max filter; mean over valid pixels. At a scale s > 1 both
-    maps are s x s block means (border blocks: of the pixels they hold) and
-    each block's term counts for each of its pixels."""
+    the band by a max filter; mean over valid pixels."""
     x = logits.double()
     c = x.shape[1]
     valid = (target != ignore_index).double()
@@ -188,26 +186,13 @@ def reference_semeda(logits, target, net, lams, ignore_index=255,
             v = outs[-1]
         return outs
 
-    h, w = target.shape[-2:]
     per_pixel = 0
-    for s in scales:
-        ph, pw = -h % s, -w % s
-        # block sums over the zero-padded map / pixels of the block
-        count = torch.nn.functional.avg_pool2d(
-            torch.nn.functional.pad(torch.ones(1, 1, h, w).double(),
-                                    (0, pw, 0, ph)), s, s)
-
-        def pool(v):
-            return torch.nn.functional.avg_pool2d(
-                torch.nn.functional.pad(v, (0, pw, 0, ph)), s, s) / count
-
-        for lam, p, g in zip(lams, embed(pool(probs)), embed(pool(onehot))):
-            term = lam * (p - g).abs().mean(1)
-            term = term.repeat_interleave(s, 1).repeat_interleave(s, 2)
-            per_pixel = per_pixel + term[:, :h, :w]
+    for lam, p, g in zip(lams, embed(probs), embed(onehot)):
+        per_pixel = per_pixel + lam * (p - g).abs().mean(1)
     if band_width is not None:
         t = torch.nn.functional.pad(target[:, None].double(), (1, 1, 1, 1),
                                     mode='replicate')
+        h, w = target.shape[-2:]
         edge = torch.zeros_like(valid, dtype=torch.bool)
         for dy in range(3):
             for dx in range(3):
@@ -243,41 +228,6 @@ def test_value_and_gradient_equal_a_float64_reference(num_classes,
     torch.testing.assert_close(got, want.float(), rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(x32.grad, x64.grad.float(), rtol=1e-4,
                                atol=1e-9)
-
-
-@pytest.mark.parametrize('num_classes, scales, band_width', [
-    (3, (1, 2), None), (3, (1, 2, 4), 3), (150, (2, 4), 2)])
-def test_pooled_scales_equal_a_float64_reference(num_classes, scales,
-                                                  band_width):
-    """Blocks cut by the border (18 x 22 is not a multiple of 4) and
-    partly ignored blocks are included."""
-    g = torch.Generator().manual_seed(num_classes + 1)
-    net = SemedaEdgeNet(num_classes).requires_grad_(False).eval()
-    torch.nn.init.normal_(net.conv1.weight, generator=g)
-    blocks = torch.randint(0, num_classes, (2, 6, 8), generator=g)
-    target = blocks.repeat_interleave(3, 1).repeat_interleave(3, 2)
-    target = target[:, :18, :22].contiguous()
-    target[1, 5:10, 3:14] = 255
-    logits = torch.randn(2, num_classes, 18, 22, generator=g) * 3
-    lams = (4.0, 2.0, 1.0)
-    x32 = logits.clone().requires_grad_(True)
-    got = semeda_loss(x32, target, net, lams, band_width=band_width,
-                      scales=scales)
-    got.backward()
-    x64 = logits.double().requires_grad_(True)
-    want = reference_semeda(x64, target, net, lams, band_width=band_width,
-                            scales=scales)
-    want.backward()
-    one = reference_semeda(logits.double(), target, net, lams,
-                           band_width=band_width)
-    assert want > one > 0 if 1 in scales else want > 0
-    torch.testing.assert_close(got, want.float(), rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(x32.grad, x64.grad.float(), rtol=1e-4,
-                               atol=1e-9)
-    module = SemedaLoss(num_classes, layer_weights=lams, loss_weight=1.0,
-                        band_width=band_width, scales=scales, start_iter=0)
-    module._set_edge_net(net)
-    torch.testing.assert_close(module(logits, target), got.detach())
 
 
 @pytest.mark.parametrize('band_width', [None, 2])
@@ -642,10 +592,6 @@ def test_auto_start_switches_on_at_the_latest_share_of_max_iters(
     (dict(start_iter='late'), "int >= 0 or 'auto'"),
     (dict(start_acc=0), r'start_acc must be in \(0, 1\]'),
     (dict(band_width=0), 'band_width must be an int'),
-    (dict(scales=(1, 1)), 'scales must be distinct ints >= 1'),
-    (dict(scales=(0, 2)), 'scales must be distinct ints >= 1'),
-    (dict(scales=()), 'scales must be distinct ints >= 1'),
-    (dict(scales=2), 'scales must be distinct ints >= 1'),
 ])
 def test_bad_settings(edge_net_file, kwargs, match):
     with pytest.raises(ValueError, match=match):
