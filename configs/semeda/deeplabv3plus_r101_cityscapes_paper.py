@@ -7,5 +7,6 @@ model = dict(
     decode_head=dict(loss_decode=[
         dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
         dict(type='SemedaLoss', layer_weights='cityscapes', band_width=None,
-             checkpoint='edgenet_c19_synthetic', loss_weight=1.0, start_iter=0),
+             checkpoint='edgenet_c19_synthetic', loss_weight=1.0, start_iter=0,
+             class_balance=False),
     ]))

@@ -8,5 +8,6 @@ model = dict(
         dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
         dict(type='SemedaLoss', checkpoint='edgenet_c11_camvid',
              layer_weights=(4.0, 2.0, 0.0), band_width=None, loss_weight=1.0,
-             start_iter=0),
+             start_iter=0,
+             class_balance=False),
     ]))

@@ -274,7 +274,7 @@ def test_function_equals_module(edge_net_file, trained_edge_net):
     target[:, 0] = 255
     logits = torch.randn(2, C, 12, 12)
     module = SemedaLoss(checkpoint=edge_net_file, layer_weights=(1, 2, 3),
-                        loss_weight=0.5, band_width=None)
+                        loss_weight=0.5, band_width=None, class_balance=False)
     expected = 0.5 * semeda_loss(logits, target, trained_edge_net, (1, 2, 3))
     torch.testing.assert_close(module(logits, target), expected)
     assert module.loss_name == 'loss_semeda'
@@ -282,19 +282,21 @@ def test_function_equals_module(edge_net_file, trained_edge_net):
 
 def test_module_defaults_are_the_measured_form(edge_net_file,
                                                trained_edge_net):
-    """SemedaLoss() = 2 x the function with band 3 and lambda (4, 2, 0); the
-    function itself keeps the paper's defaults (every pixel)."""
+    """SemedaLoss() = 2 x the function with band 3, lambda (4, 2, 0) and
+    class balance; the function itself keeps the paper's defaults (every
+    pixel alike)."""
     torch.manual_seed(15)
     target = torch.randint(0, C, (2, 16, 16))
     logits = torch.randn(2, C, 16, 16)
     module = SemedaLoss(checkpoint=edge_net_file)
-    assert (module.layer_weights, module.band_width, module.loss_weight) == (
-        (4.0, 2.0, 0.0), 3, 2.0)
+    assert (module.layer_weights, module.band_width, module.loss_weight,
+            module.class_balance) == ((4.0, 2.0, 0.0), 3, 2.0, True)
     expected = 2.0 * semeda_loss(logits, target, trained_edge_net,
-                                 (4.0, 2.0, 0.0), band_width=3)
+                                 (4.0, 2.0, 0.0), band_width=3,
+                                 class_balance=True)
     torch.testing.assert_close(module(logits, target), expected)
     paper = SemedaLoss(checkpoint=edge_net_file, layer_weights='voc',
-                       band_width=None, loss_weight=1.0)
+                       band_width=None, loss_weight=1.0, class_balance=False)
     torch.testing.assert_close(paper(logits, target),
                                semeda_loss(logits, target, trained_edge_net))
 
