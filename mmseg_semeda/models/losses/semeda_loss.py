@@ -231,7 +231,9 @@ def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],
     those pixels."""
     acting = valid > 0 if near is None else near & (valid > 0)
     label = target.clamp(0, num_classes - 1)
-    counts = torch.bincount(label[acting], minlength=num_classes).float()
+    # weighted bincount: no boolean indexing, so no device sync on CUDA
+    counts = torch.bincount(label.flatten(), acting.flatten().float(),
+                            minlength=num_classes)
     per_class = counts.clamp(min=1).rsqrt()
     weight = per_class[label] * acting
     return weight * (acting.sum() / weight.sum().clamp(min=1e-12))
