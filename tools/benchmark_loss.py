@@ -270,7 +270,7 @@ def semeda_convs_time(loss, logits: torch.Tensor, args) -> float:
     for i, conv in enumerate(convs):
         x = torch.rand(args.batch, conv.in_channels, args.crop, args.crop,
                        generator=g).to(args.device)
-        if i and args.device == 'cpu':
+        if args.device == 'cpu':  # the loss's layout on a CPU
             x = x.contiguous(memory_format=torch.channels_last)
         inputs.append(x.requires_grad_(True))
 

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                     metavar=('C1', 'C2'),
                     help='widths of the two hidden layers (the paper: 16 '
                     '32; 32 32 for many classes, docs/edge_nets.md)')
+    tr.add_argument('--embed-channels', type=int, default=None, metavar='E',
+                    help='factor the first layer through a 1x1 class '
+                    'embedding of this width (for many classes, '
+                    'docs/edge_nets.md)')
     tr.add_argument('--soft-prob', type=float, default=0.5,
                     help='share of batches fed as soft, noisy one-hot maps '
                     '(0: one-hot only, as in the paper); such nets suit '
@@ -147,7 +151,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         num_classes, source, iters=args.iters, batch_size=args.batch_size,
         crop=args.crop, lr=args.lr, soft_prob=args.soft_prob,
         ignore_index=ign, seed=args.seed, device=args.device,
-        channels=args.channels, progress=not args.quiet)
+        channels=args.channels, embed_channels=args.embed_channels,
+        progress=not args.quiet)
     if not args.quiet:
         print()
     hard = edge_metrics(net, val_maps, ign)

@@ -97,6 +97,29 @@ def _input_grad(grad_out: Tensor, weight: Tensor, shape, layout,
         False, [0, 0], 1, [True, False, False])[0]
 
 
+class _FrozenClassEmbedding(torch.autograd.Function):
+    """``conv1x1(x, weight)`` for frozen weights (E, C) as one matrix
+    product per image that reads ``x`` (N, C, H, W) in its contiguous
+    layout and writes the result channels-last, and back: no transposed
+    copy of the C-channel map either way (on a CPU, such copies of a
+    150-class map cost more than the product)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        ctx.save_for_backward(weight)
+        out = torch.matmul(x.reshape(n, c, h * w).transpose(1, 2), weight.t())
+        return out.view(n, h, w, -1).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        weight, = ctx.saved_tensors
+        n, e, h, w = grad.shape
+        g = grad.permute(0, 2, 3, 1).reshape(n, h * w, e)
+        return torch.matmul(weight.t(), g.transpose(1, 2)).view(
+            n, -1, h, w), None
+
+
 def replicate_conv(x: Tensor, conv: nn.Conv2d) -> Tensor:
     """``conv(x)`` of a replicate-padded ``conv``; for frozen weights, by
     :class:`_FrozenReplicateConv` (no padded copy of ``x``, less memory)."""
@@ -118,12 +141,24 @@ class SemedaEdgeNet(nn.Module):
     :func:`mmseg_semeda.semantic_edges`. Its three layer outputs are the
     embeddings that :class:`SemedaLoss` compares.
 
+    With ``embed_channels`` the first convolution is factored into a 1 x 1
+    class embedding ``C -> embed_channels`` (no bias, no nonlinearity) and a
+    k x k convolution from it: the same kind of layer (a k x k convolution
+    of the class map of rank ``embed_channels`` in the class dimension),
+    with ``C * E + E * channels[0] * k * k`` weights in place of
+    ``C * channels[0] * k * k``; for many classes it is cheaper and, with
+    ``E = 32``, it learned 150 classes' edges better than the full layer
+    (docs/edge_nets.md).
+
     Args:
         num_classes (int): Number of segmentation classes C.
         channels (Sequence[int]): Widths of the two hidden layers.
             Defaults to (16, 32).
         kernel_size (int): Odd kernel size of the three convolutions.
             Defaults to 3.
+        embed_channels (int, optional): Width of the class embedding that
+            the first convolution is factored through. Defaults to None (no
+            embedding: the paper's layer).
 
     Example:
         >>> net = SemedaEdgeNet(num_classes=4)
@@ -135,7 +170,8 @@ class SemedaEdgeNet(nn.Module):
     def __init__(self,
                  num_classes: int,
                  channels: Sequence[int] = (16, 32),
-                 kernel_size: int = 3) -> None:
+                 kernel_size: int = 3,
+                 embed_channels: Optional[int] = None) -> None:
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(
@@ -147,12 +183,26 @@ class SemedaEdgeNet(nn.Module):
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(
                 f'kernel_size must be a positive odd int, got {kernel_size}')
+        if embed_channels is not None and (
+                isinstance(embed_channels, bool)
+                or int(embed_channels) != embed_channels
+                or embed_channels < 1):
+            raise ValueError('embed_channels must be a positive int or None, '
+                             f'got {embed_channels!r}')
         self.num_classes = num_classes
         self.channels = channels
         self.kernel_size = kernel_size
+        self.embed_channels = (None if embed_channels is None else
+                               int(embed_channels))
         conv = dict(kernel_size=kernel_size, padding=kernel_size // 2,
                     padding_mode='replicate')
-        self.conv1 = nn.Conv2d(num_classes, channels[0], **conv)
+        if self.embed_channels is None:
+            self.embed = None
+        else:
+            self.embed = nn.Conv2d(num_classes, self.embed_channels, 1,
+                                   bias=False)
+        self.conv1 = nn.Conv2d(self.embed_channels or num_classes,
+                               channels[0], **conv)
         self.conv2 = nn.Conv2d(channels[0], channels[1], **conv)
         self.conv3 = nn.Conv2d(channels[1], 2, **conv)
         #: Free-form metadata saved with the checkpoint (what the net was
@@ -238,11 +288,21 @@ class SemedaEdgeNet(nn.Module):
         taps = torch.stack([
             index[:, dy:dy + h, dx:dx + w] + (c + 1) * (dy * k + dx)
             for dy in range(k) for dx in range(k)], dim=-1)
-        table = F.pad(self.conv1.weight, (0, 0, 0, 0, 0, 1))  # (O, C+1, k, k)
+        table = F.pad(self.first_weight(), (0, 0, 0, 0, 0, 1))  # (O, C+1, k, k)
         table = table.permute(2, 3, 1, 0).reshape(k * k * (c + 1), -1)
         out = F.embedding_bag(taps.view(-1, k * k), table, mode='sum')
         out = (out + self.conv1.bias).view(n, h, w, -1)
         return out.permute(0, 3, 1, 2)
+
+    def first_weight(self) -> Tensor:
+        """The first layer's k x k weights on the classes (O, C, k, k): the
+        class embedding folded into ``conv1`` when there is one."""
+        if self.embed is None:
+            return self.conv1.weight
+        # contiguous: a transposed table sends embedding_bag down a path
+        # 15x slower
+        return torch.einsum('oekl,ec->ockl', self.conv1.weight,
+                            self.embed.weight.flatten(1)).contiguous()
 
     def pre_activations(self, probs: Tensor,
                         num_layers: int = 3) -> List[Tensor]:
@@ -250,21 +310,42 @@ class SemedaEdgeNet(nn.Module):
         conv2(relu(conv1(x))), conv3(...)]`` cut to ``num_layers`` (the
         embeddings of :meth:`forward` are relu, relu and softmax of these)."""
         self._check_probs(probs)
-        first = replicate_conv(probs, self.conv1)
+        return self._layers(self.layer(0, self.embed_classes(probs)),
+                            num_layers)
+
+    def embed_classes(self, probs: Tensor) -> Tensor:
+        """The first convolution's input: the class embedding of ``probs``
+        (N, C, H, W), or ``probs`` itself without ``embed_channels``."""
+        if self.embed is None:
+            return probs
+        weight = self.embed.weight
+        if weight.requires_grad:
+            return self.embed(probs)
+        return _FrozenClassEmbedding.apply(probs, weight.flatten(1))
+
+    def layer(self, i: int, x: Tensor) -> Tensor:
+        """Layer ``i``'s output before its nonlinearity, from
+        :meth:`embed_classes` (``i = 0``) or from the previous layer's
+        embedding."""
+        if i:
+            return replicate_conv(x, (self.conv2, self.conv3)[i - 1])
+        # (a class embedding is pointwise, so it commutes with conv1's
+        # replicate padding)
+        first = replicate_conv(x, self.conv1)
         if first.device.type == 'cpu':
             # Measured on a CPU (tools/benchmark_loss.py): the thin layers
             # run faster channels-last, which is also the layout of the
             # label embeddings they are compared with.
             first = first.contiguous(memory_format=torch.channels_last)
-        return self._layers(first, num_layers)
+        return first
 
     def _layers(self, first: Tensor, num_layers: int) -> List[Tensor]:
         """The one path through layers 2 and 3 from layer 1's output."""
         if num_layers not in (1, 2, 3):
             raise ValueError(f'num_layers must be 1, 2 or 3, got {num_layers}')
         outs = [first]
-        for i, conv in enumerate((self.conv2, self.conv3)[:num_layers - 1]):
-            outs.append(replicate_conv(activate(i, outs[-1]), conv))
+        for i in range(1, num_layers):
+            outs.append(self.layer(i, activate(i - 1, outs[-1])))
         return outs
 
     def edge_logits(self, probs: Tensor) -> Tensor:
@@ -299,6 +380,7 @@ class SemedaEdgeNet(nn.Module):
             num_classes=self.num_classes,
             channels=list(self.channels),
             kernel_size=self.kernel_size,
+            embed_channels=self.embed_channels,
             version=__version__,
             meta=dict(self.meta),
             state_dict={k: v.detach().cpu().clone()
@@ -335,7 +417,7 @@ class SemedaEdgeNet(nn.Module):
                 f"format={CHECKPOINT_FORMAT!r}, got {got}")
         with torch.random.fork_rng(devices=[]):  # the caller's RNG untouched
             net = cls(payload['num_classes'], payload['channels'],
-                      payload['kernel_size'])
+                      payload['kernel_size'], payload.get('embed_channels'))
         net.load_state_dict(payload['state_dict'])
         net.meta = dict(payload.get('meta', {}))
         net.meta.setdefault('version', payload.get('version'))

@@ -145,6 +145,7 @@ def pretrain_edge_net(num_classes: int,
                       seed: int = 0,
                       device: str = 'cpu',
                       channels: Sequence[int] = (16, 32),
+                      embed_channels: Optional[int] = None,
                       progress: bool = False) -> SemedaEdgeNet:
     """Train a :class:`SemedaEdgeNet` to predict semantic edges.
 
@@ -172,6 +173,8 @@ def pretrain_edge_net(num_classes: int,
         seed (int): Seed of weights and data. Defaults to 0.
         device (str): Torch device. Defaults to 'cpu'.
         channels (Sequence[int]): Hidden widths. Defaults to (16, 32).
+        embed_channels (int, optional): Width of the class embedding of the
+            first layer (see :class:`SemedaEdgeNet`). Defaults to None.
         progress (bool): Show a progress bar. Defaults to False.
 
     Returns:
@@ -187,7 +190,8 @@ def pretrain_edge_net(num_classes: int,
         g = torch.Generator().manual_seed(seed)
         if source is None:
             source = synthetic_source(num_classes, crop, ignore_index)
-        net = SemedaEdgeNet(num_classes, channels).to(device)
+        net = SemedaEdgeNet(num_classes, channels,
+                            embed_channels=embed_channels).to(device)
         # A one-hot convolution is faster for few classes, lookups for many.
         lookup = num_classes > 32
         opt = torch.optim.Adam(net.parameters(), lr=lr)

@@ -98,11 +98,12 @@ def default_edge_net(num_classes: int) -> SemedaEdgeNet:
         if dist.get_rank() == 0:
             net = _load_or_pretrain(num_classes)
             box = [(net.state_dict(), net.meta, net.channels,
-                    net.kernel_size)]
+                    net.kernel_size, net.embed_channels)]
         broadcast_object_list(box, src=0)
-        state, meta, channels, kernel_size = box[0]
+        state, meta, channels, kernel_size, embed_channels = box[0]
         with torch.random.fork_rng(devices=[]):
-            net = SemedaEdgeNet(num_classes, channels, kernel_size)
+            net = SemedaEdgeNet(num_classes, channels, kernel_size,
+                                embed_channels)
         net.load_state_dict(state)
         net.meta = dict(meta)
         return net.eval()

@@ -5,17 +5,19 @@ from mmseg_semeda import SemedaEdgeNet
 from mmseg_semeda.edges import onehot
 
 
-@pytest.mark.parametrize('num_classes, ignore_index', [(3, 255), (21, 255),
-                                                       (150, None), (5, 0)])
+@pytest.mark.parametrize('num_classes, ignore_index, embed', [
+    (3, 255, None), (21, 255, None), (150, None, None), (5, 0, None),
+    (150, 255, 32), (6, 255, 4)])
 @pytest.mark.parametrize('kernel_size', [3, 5])
 @pytest.mark.parametrize('blocks', [1, 5])
 def test_label_gather_equals_onehot_convolution(num_classes, ignore_index,
-                                                kernel_size, blocks):
+                                                embed, kernel_size, blocks):
     """Random labels (every pixel near a change) and blocks of 5 x 5 pixels
     (mostly uniform receptive fields: the table rows) give the convolution's
-    embeddings, borders included."""
+    embeddings, borders included, with or without a class embedding."""
     torch.manual_seed(0)
-    net = SemedaEdgeNet(num_classes, kernel_size=kernel_size)
+    net = SemedaEdgeNet(num_classes, kernel_size=kernel_size,
+                        embed_channels=embed)
     label = torch.randint(0, num_classes, (2, 13, 17))
     label = label.repeat_interleave(blocks, 1).repeat_interleave(blocks, 2)
     if ignore_index is not None:
@@ -92,6 +94,8 @@ def test_wrong_class_count_is_a_clear_error():
     (dict(num_classes=0), 'num_classes'),
     (dict(num_classes=3, channels=(16, )), 'channels'),
     (dict(num_classes=3, kernel_size=4), 'kernel_size'),
+    (dict(num_classes=3, embed_channels=0), 'embed_channels'),
+    (dict(num_classes=3, embed_channels=2.5), 'embed_channels'),
 ])
 def test_bad_construction(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -112,6 +116,28 @@ def test_checkpoint_round_trip_with_metadata(tmp_path):
         assert torch.equal(loaded.state_dict()[k], v)
     # weights_only loading works: the file holds plain values only.
     torch.load(path, weights_only=True)
+
+
+def test_class_embedding_round_trip_and_frozen_path(tmp_path):
+    """A net with a class embedding keeps it through a checkpoint, and its
+    frozen path (one matrix product, written channels-last) equals the
+    trainable 1 x 1 convolution in values and input gradients."""
+    torch.manual_seed(0)
+    net = SemedaEdgeNet(30, embed_channels=8).double()
+    path = str(tmp_path / 'net.pth')
+    net.save(path)
+    loaded = SemedaEdgeNet.from_checkpoint(path).double().freeze()
+    assert loaded.embed_channels == 8
+    assert loaded.embed.weight.shape == (8, 30, 1, 1)
+    x = torch.rand(2, 30, 7, 9, dtype=torch.float64, requires_grad=True)
+    frozen = loaded.embed_classes(x)
+    assert frozen.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(frozen, net.embed(x))
+    w = torch.randn_like(frozen)
+    g_frozen, = torch.autograd.grad((frozen * w).sum(), x)
+    g_conv, = torch.autograd.grad((net.embed(x) * w).sum(), x)
+    torch.testing.assert_close(g_frozen, g_conv)
+    assert torch.autograd.gradcheck(lambda v: loaded(v)[2], (x, ))
 
 
 def test_missing_checkpoint(tmp_path):

@@ -56,15 +56,28 @@ class _MaskedSoftmax(torch.autograd.Function):
     all the softmax backward needs (its gradient is 0 where it is 0)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, valid: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, valid: Tensor, channels_last: bool) -> Tensor:
         out = x.softmax(dim=1).mul_(valid.unsqueeze(1))
+        if channels_last:
+            out = out.contiguous(memory_format=torch.channels_last)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         out, = ctx.saved_tensors
-        return torch._softmax_backward_data(grad, out, 1, out.dtype), None
+        grad = torch._softmax_backward_data(grad, out, 1, out.dtype)
+        return grad.contiguous(), None, None
+
+
+def masked_softmax(pred: Tensor, valid: Tensor,
+                   channels_last: bool = False) -> Tensor:
+    """``softmax(pred, 1) * valid``: class probabilities (N, C, H, W) with
+    zero class vectors where ``valid`` (N, H, W) is 0, saving only them for
+    backward. ``channels_last`` writes them in that memory layout (on a CPU
+    the edge net's first convolution runs 2-3x faster on it); the gradient
+    comes back in the contiguous layout of ``pred``."""
+    return _MaskedSoftmax.apply(pred, valid, channels_last)
 
 
 def masked_inputs(pred: Tensor, target: Tensor,
@@ -76,7 +89,7 @@ def masked_inputs(pred: Tensor, target: Tensor,
         valid-pixel mask (N, H, W) float32.
     """
     valid = valid_mask(target, ignore_index).float()
-    return _MaskedSoftmax.apply(pred.float(), valid), valid
+    return masked_softmax(pred.float(), valid), valid
 
 
 def reduce_masked(loss: Tensor, valid: Tensor, weight: Optional[Tensor],
@@ -100,3 +113,4 @@ def check_loss_settings(loss_name: str, reduction: str) -> None:
     if reduction not in ('none', 'mean', 'sum'):
         raise ValueError("reduction must be 'none', 'mean' or 'sum', "
                          f'got {reduction!r}')
+

@@ -178,6 +178,8 @@ def reference_semeda(logits, target, net, lams, ignore_index=255,
 
     def embed(v):
         outs = []
+        if net.embed is not None:  # the 1 x 1 class embedding first
+            v = torch.nn.functional.conv2d(v, net.embed.weight.double())
         for i, conv in enumerate(convs):
             v = torch.nn.functional.conv2d(
                 torch.nn.functional.pad(v, (1, 1, 1, 1), mode='replicate'),
@@ -204,19 +206,25 @@ def reference_semeda(logits, target, net, lams, ignore_index=255,
     return (per_pixel * valid).sum() / valid.sum()
 
 
-@pytest.mark.parametrize('num_classes, band_width, ignore', [
-    (3, None, False), (3, 3, True), (150, None, True), (150, 2, False)])
+@pytest.mark.parametrize('num_classes, band_width, ignore, embed', [
+    (3, None, False, None), (3, 3, True, None), (21, 3, True, None),
+    (150, None, True, None), (150, 2, False, None), (150, 3, True, 32),
+    (40, None, False, 8)])
 def test_value_and_gradient_equal_a_float64_reference(num_classes,
-                                                       band_width, ignore):
+                                                       band_width, ignore,
+                                                       embed):
+    """Every path of the loss (channels-last image by image for few
+    classes, the whole batch for many, a class embedding) against the plain
+    float64 expression, 3 images."""
     g = torch.Generator().manual_seed(num_classes)
     torch.manual_seed(num_classes)
-    net = SemedaEdgeNet(num_classes).requires_grad_(False).eval()
-    blocks = torch.randint(0, num_classes, (2, 5, 6), generator=g)
+    net = SemedaEdgeNet(num_classes, embed_channels=embed).freeze()
+    blocks = torch.randint(0, num_classes, (3, 5, 6), generator=g)
     target = blocks.repeat_interleave(4, 1).repeat_interleave(4, 2)
     target = target[:, :18, :22].contiguous()
     if ignore:
         target[0, 3:9, 5:12] = 255
-    logits = torch.randn(2, num_classes, 18, 22, generator=g) * 3
+    logits = torch.randn(3, num_classes, 18, 22, generator=g) * 3
     lams = (2.0, 4.0, 1.0)
     x32 = logits.clone().requires_grad_(True)
     got = semeda_loss(x32, target, net, lams, band_width=band_width)
@@ -632,15 +640,17 @@ def test_paper_layer_weights_by_name(edge_net_file):
         SemedaLoss(checkpoint=edge_net_file, layer_weights=(1, -1, 0))
 
 
-@pytest.mark.parametrize('num_classes', [4, 150])
-def test_backward_keeps_only_what_it_needs(num_classes):
+@pytest.mark.parametrize('num_classes, embed', [(4, None), (150, None),
+                                                (150, 32)])
+def test_backward_keeps_only_what_it_needs(num_classes, embed):
     """Saved for backward: the masked softmax (C channels), the ReLU of
     layer 1 for layer 2's input, the two layers' signed differences (16 +
     32 channels), two single-channel maps, and for each frozen convolution
     its weights and thin border strips; no padded copy of the
-    probabilities, no layer input kept whole."""
+    probabilities, no layer input kept whole (nor the class embedding's
+    output)."""
     torch.manual_seed(0)
-    net = SemedaEdgeNet(num_classes).requires_grad_(False).eval()
+    net = SemedaEdgeNet(num_classes, embed_channels=embed).freeze()
     n, h, w = 2, 40, 48
     logits = torch.randn(n, num_classes, h, w, requires_grad=True)
     target = torch.randint(0, num_classes, (n, h, w))
@@ -655,6 +665,8 @@ def test_backward_keeps_only_what_it_needs(num_classes):
                            band_width=3)
     loss.backward()
     maps = (num_classes + 16 + 16 + 32 + 2) * n * h * w * 4
-    frame = 6 * (h + w + 2) * (num_classes + 16) * n * 4  # 3-wide strips
-    weights = (num_classes * 16 + 16 * 32) * 9 * 4
+    first_in = embed or num_classes
+    frame = 6 * (h + w + 2) * (first_in + 16) * n * 4  # 3-wide strips
+    weights = (first_in * 16 + 16 * 32) * 9 * 4 + (embed or 0) * \
+        num_classes * 4
     assert sum(saved.values()) <= maps + frame + weights
