@@ -10,6 +10,11 @@ by step after a warm-up, so that all see the same machine state. Also the
 loss alone (forward + backward on given logits), and SEMEDA's own
 convolutions alone (``semeda_convs_s``: what the loss would cost if all its
 other work were free; ``semeda_loss_to_convs`` is the loss over that).
+Peak memory on a CPU: the peak RSS of a fresh process per variant, as is
+(``*_peak_mb``) and with glibc's mmap threshold fixed
+(``*_peak_mb_fixed_mmap``), which returns freed tensors to the system at
+once, so that it measures what the step needs rather than what the
+allocator kept.
 """
 from __future__ import annotations
 
@@ -114,15 +119,29 @@ def _timed(fn: Callable[[], None], device: str) -> float:
     return time.perf_counter() - t
 
 
-def _cpu_peak_mb(argv: List[str], variant: str) -> float:
+#: glibc's malloc returns blocks of this size and more to the system at
+#: once (its default threshold grows with the blocks freed, so freed tensor
+#: memory stays in the process and the peak RSS depends on the order of
+#: allocations); the second memory figure is taken with it fixed.
+MMAP_THRESHOLD = 131072
+
+
+def _cpu_peak_mb(argv: List[str], variant: str,
+                 fixed_mmap: bool = False) -> float:
     """Peak RSS (MB) of a fresh Python process that builds the ``variant``
     model and runs two training steps (a subprocess: the peak RSS of this
-    process cannot be attributed to one variant)."""
+    process cannot be attributed to one variant); with ``fixed_mmap``,
+    glibc's mmap threshold is fixed (:data:`MMAP_THRESHOLD`)."""
+    import os
     import subprocess
     import sys
     cmd = [sys.executable, osp.abspath(__file__)] + argv + [
         '--memory-probe', variant]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    env = dict(os.environ)
+    if fixed_mmap:
+        env['MALLOC_MMAP_THRESHOLD_'] = str(MMAP_THRESHOLD)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         env=env)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -207,10 +226,15 @@ def train_step_benchmark(args) -> Dict[str, float]:
             out[f'{v}_peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
         else:
             out[f'{v}_peak_mb'] = _cpu_peak_mb(args.argv, v)
+            out[f'{v}_peak_mb_fixed_mmap'] = _cpu_peak_mb(args.argv, v, True)
     for v in args.variants:
         if v != 'ce':
             out[f'{v}_ratio'] = out[f'{v}_step_s'] / out['ce_step_s']
             out[f'{v}_peak_ratio'] = out[f'{v}_peak_mb'] / out['ce_peak_mb']
+            if not device.startswith('cuda'):
+                out[f'{v}_peak_ratio_fixed_mmap'] = (
+                    out[f'{v}_peak_mb_fixed_mmap'] /
+                    out['ce_peak_mb_fixed_mmap'])
     return out
 
 
@@ -256,31 +280,46 @@ def loss_only_benchmark(args) -> Dict[str, float]:
 
 def semeda_convs_time(loss, logits: torch.Tensor, args) -> float:
     """Median time of the convolutions SEMEDA runs, alone: the edge net's
-    layers up to the last weighted one on the probabilities (forward and
-    input gradient) and on the labels (forward from layer 2; layer 1 is a
-    lookup), zero padding, the loss's memory layouts."""
+    layers up to the last weighted one (its class embedding first, if it
+    has one) on the probabilities (forward and input gradient) and on the
+    labels (forward from layer 2; layer 1 is a lookup), zero padding, the
+    loss's memory layouts."""
+    import importlib
+
     import torch.nn.functional as F
 
-    from mmseg_semeda.models.losses.semeda_loss import num_active_layers
+    # (the package exports a function of the module's name)
+    module = importlib.import_module('mmseg_semeda.models.losses.semeda_loss')
     net = loss.get_edge_net(logits.shape[1], logits.device)
-    convs = (net.conv1, net.conv2,
-             net.conv3)[:num_active_layers(loss.layer_weights)]
+    convs = [net.conv1, net.conv2,
+             net.conv3][:module.num_active_layers(loss.layer_weights)]
+    embed = getattr(net, 'embed', None)
+    # on a CPU the loss feeds the first convolution channels-last up to
+    # this many classes, and an embedded net always (module's rule)
+    few = logits.shape[1] <= getattr(module, 'CHANNELS_LAST_MAX_CLASSES', 0)
+    first_cl = embed is not None or few
+    if embed is not None:
+        convs.insert(0, embed)
     g = torch.Generator().manual_seed(2)
     inputs = []
     for i, conv in enumerate(convs):
         x = torch.rand(args.batch, conv.in_channels, args.crop, args.crop,
                        generator=g).to(args.device)
-        if args.device == 'cpu':  # the loss's layout on a CPU
+        if args.device == 'cpu' and (i or first_cl) and conv is not embed:
             x = x.contiguous(memory_format=torch.channels_last)
         inputs.append(x.requires_grad_(True))
+    labels_from = convs.index(net.conv1) + 1
 
     def run():
         for conv, x in zip(convs, inputs):
             x.grad = None
-            y = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
+            if conv is embed:  # as the loss runs it: one matrix product
+                y = net.embed_classes(x)
+            else:
+                y = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
             y.backward(torch.ones_like(y))
         with torch.no_grad():
-            for conv, x in zip(convs[1:], inputs[1:]):
+            for conv, x in zip(convs[labels_from:], inputs[labels_from:]):
                 F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
 
     times = [_timed(run, args.device)

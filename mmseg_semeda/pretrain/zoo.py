@@ -15,13 +15,32 @@ from ..version import __version__
 from .trainer import pretrain_edge_net
 
 #: Settings of the edge net pretrained on the fly for a class count that has
-#: no bundled checkpoint (seconds on a CPU; see ``tools/pretrain_edgenet.py``
-#: for a net trained on real annotations). Half of its batches are soft,
-#: noisy maps, like the bundled ``edgenet_c*_synthetic_soft`` nets: with the
+#: no bundled checkpoint (see ``tools/pretrain_edgenet.py`` for a net
+#: trained on real annotations). Half of its batches are soft, noisy maps,
+#: like the bundled ``edgenet_c*_synthetic_soft`` nets: with the
 #: band-limited loss such nets gained mIoU on CamVid where one-hot ones did
-#: not (docs/results.md).
-FALLBACK_SETTINGS = dict(iters=300, batch_size=8, crop=64, seed=0,
-                         soft_prob=0.5)
+#: not (docs/results.md). :func:`fallback_settings` adds what depends on the
+#: class count.
+FALLBACK_SETTINGS = dict(batch_size=8, crop=64, seed=0, soft_prob=0.5)
+#: Above this many classes the fallback net has a class embedding of this
+#: width (docs/edge_nets.md).
+MANY_CLASSES = 32
+
+
+def fallback_settings(num_classes: int) -> dict:
+    """Pretraining settings of the fallback net for ``num_classes``: 1500
+    steps up to 16 classes, else 6000, and above :data:`MANY_CLASSES` a
+    32-wide class embedding: what one-hot edge F1 >= 0.99 on random masks
+    took from 8 to 150 classes (docs/edge_nets.md).
+
+    Example:
+        >>> fallback_settings(40)['embed_channels']
+        32
+    """
+    many = num_classes > MANY_CLASSES
+    iters = 1500 if num_classes <= 16 else 6000
+    return dict(FALLBACK_SETTINGS, iters=iters,
+                embed_channels=MANY_CLASSES if many else None)
 
 
 def bundled_checkpoints() -> Dict[str, str]:
@@ -58,16 +77,17 @@ def _load_or_pretrain(num_classes: int) -> SemedaEdgeNet:
         f'edgenet_c{num_classes}_synthetic_soft')
     if bundled is not None:
         return SemedaEdgeNet.from_checkpoint(bundled)
-    s = FALLBACK_SETTINGS
+    s = fallback_settings(num_classes)
     path = osp.join(
         cache_dir(), f'edgenet_c{num_classes}_synthetic_soft_it{s["iters"]}'
-        f'_s{s["seed"]}_v{__version__}.pth')
+        f'_e{s["embed_channels"] or 0}_s{s["seed"]}_v{__version__}.pth')
     if osp.isfile(path):
         return SemedaEdgeNet.from_checkpoint(path)
     warnings.warn(
         f'mmseg_semeda: no bundled edge net for {num_classes} classes; '
-        f'pretraining one on synthetic masks (seeded, CPU) and caching it '
-        f'in {path}. For an edge net trained on your own annotations run '
+        f'pretraining one on synthetic masks ({s["iters"]} steps, seeded, '
+        f'CPU: minutes, once) and caching it in {path}. For an edge net '
+        'trained on your own annotations run '
         '`python tools/pretrain_edgenet.py --ann-dir <ann dir> --num-classes '
         f'{num_classes} --out edgenet.pth` and set '
         "dict(type='SemedaLoss', checkpoint='edgenet.pth').",

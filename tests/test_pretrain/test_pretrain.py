@@ -80,6 +80,17 @@ def test_tool_sets_the_hidden_widths(tmp_path):
           '--out', str(out)])
     net = SemedaEdgeNet.from_checkpoint(str(out))
     assert net.channels == (24, 8) and net.conv1.out_channels == 24
+    assert net.embed_channels is None
+
+
+def test_tool_sets_the_class_embedding(tmp_path):
+    out = tmp_path / 'embedded.pth'
+    main(['--synthetic', '--num-classes', '40', '--embed-channels', '8',
+          '--iters', '5', '--crop', '24', '--batch-size', '2', '--quiet',
+          '--out', str(out)])
+    net = SemedaEdgeNet.from_checkpoint(str(out))
+    assert net.embed_channels == 8 and net.conv1.in_channels == 8
+    assert net.embed.weight.shape == (8, 40, 1, 1)
 
 
 def test_tool_with_held_out_fraction_16bit_and_reduce_zero_label(tmp_path):
@@ -181,6 +192,10 @@ def test_bundled_checkpoints_load_with_metadata():
             assert key in net.meta, (name, key)
     loss = SemedaLoss(checkpoint='edgenet_c11_camvid')
     assert loss.num_classes == 11
+    # the 150-class default: one-hot edge F1 >= 0.99, through a class
+    # embedding (docs/edge_nets.md)
+    c150 = SemedaEdgeNet.from_checkpoint(bundled['edgenet_c150_synthetic_soft'])
+    assert c150.embed_channels == 32 and c150.meta['edge_f1'] >= 0.99
 
 
 def test_zero_config_uses_the_bundled_soft_net_for_known_counts():
@@ -192,22 +207,39 @@ def test_zero_config_uses_the_bundled_soft_net_for_known_counts():
         assert torch.equal(net.state_dict()[k], v)
 
 
-def test_zero_config_pretrains_once_then_reuses_the_cache(monkeypatch):
+def test_fallback_settings_follow_the_class_count():
+    from mmseg_semeda.pretrain.zoo import FALLBACK_SETTINGS, fallback_settings
+    few, some, many = (fallback_settings(c) for c in (16, 32, 33))
+    assert (few['iters'], few['embed_channels']) == (1500, None)
+    assert (some['iters'], some['embed_channels']) == (6000, None)
+    assert (many['iters'], many['embed_channels']) == (6000, 32)
+    assert few['soft_prob'] == many['soft_prob'] == FALLBACK_SETTINGS[
+        'soft_prob'] > 0
+
+
+@pytest.mark.parametrize('num_classes, embed', [(6, None), (40, 32)])
+def test_zero_config_pretrains_once_then_reuses_the_cache(
+        monkeypatch, num_classes, embed):
     from mmseg_semeda.pretrain import zoo
-    monkeypatch.setitem(zoo.FALLBACK_SETTINGS, 'iters', 20)
+    real = zoo.fallback_settings
+    monkeypatch.setattr(zoo, 'fallback_settings',
+                        lambda c: dict(real(c), iters=20))
     loss = SemedaLoss()
+    c = num_classes
     with pytest.warns(UserWarning, match='pretrain_edgenet.py'):
-        loss(torch.randn(1, 6, 16, 16), torch.randint(0, 6, (1, 16, 16)))
+        loss(torch.randn(1, c, 16, 16), torch.randint(0, c, (1, 16, 16)))
+    assert loss.edge_net.embed_channels == embed
     calls = []
     monkeypatch.setattr(zoo, 'pretrain_edge_net',
                         lambda *a, **k: calls.append(1))
     again = SemedaLoss()
-    again(torch.randn(1, 6, 16, 16), torch.randint(0, 6, (1, 16, 16)))
+    again(torch.randn(1, c, 16, 16), torch.randint(0, c, (1, 16, 16)))
     assert calls == []
     for k, v in loss.edge_net.state_dict().items():
         assert torch.equal(again.edge_net.state_dict()[k], v)
     assert loss.edge_net.meta['soft_prob'] == zoo.FALLBACK_SETTINGS[
         'soft_prob'] > 0
+    assert loss.edge_net.meta['iters'] == 20
 
 
 def _broadcast_worker(rank, port, out_dir):

@@ -13,13 +13,17 @@ def test_benchmark_tool_writes_the_documented_fields(tmp_path):
     for key in ('device', 'backbone', 'num_classes', 'crop', 'batch',
                 'ce_step_s', 'semeda_step_s', 'semeda_ratio', 'ce_peak_mb',
                 'semeda_peak_mb', 'semeda_peak_ratio', 'semeda_loss_only_s',
-                'ce_loss_only_s', 'semeda_convs_s', 'semeda_loss_to_convs'):
+                'ce_loss_only_s', 'semeda_convs_s', 'semeda_loss_to_convs',
+                'ce_peak_mb_fixed_mmap', 'semeda_peak_mb_fixed_mmap',
+                'semeda_peak_ratio_fixed_mmap'):
         assert key in saved, key
     assert saved == json.loads(json.dumps(res))
     # the loss alone is a part of a training step, timed apart
     for v in ('ce', 'semeda'):
         assert 0 < saved[f'{v}_loss_only_s'] < saved[f'{v}_step_s'], v
     assert saved['semeda_peak_mb'] > 0
+    assert saved['semeda_peak_ratio_fixed_mmap'] == (
+        saved['semeda_peak_mb_fixed_mmap'] / saved['ce_peak_mb_fixed_mmap'])
     # its convolutions are a part of the loss's own time
     assert 0 < saved['semeda_convs_s'] < saved['semeda_loss_only_s']
     assert saved['semeda_loss_to_convs'] == (saved['semeda_loss_only_s'] /
