@@ -226,9 +226,13 @@ def test_zero_config_pretrains_once_then_reuses_the_cache(
                         lambda c: dict(real(c), iters=20))
     loss = SemedaLoss()
     c = num_classes
-    with pytest.warns(UserWarning, match='pretrain_edgenet.py'):
+    with pytest.warns(UserWarning, match='pretrain_edgenet.py') as record:
         loss(torch.randn(1, c, 16, 16), torch.randint(0, c, (1, 16, 16)))
     assert loss.edge_net.embed_channels == embed
+    # 20 steps find few edges: the user is told, with the measured F1
+    f1 = loss.edge_net.meta['edge_f1']
+    assert f1 < 0.99
+    assert any(f'F1 {f1:.3f} (below 0.99)' in str(w.message) for w in record)
     calls = []
     monkeypatch.setattr(zoo, 'pretrain_edge_net',
                         lambda *a, **k: calls.append(1))
