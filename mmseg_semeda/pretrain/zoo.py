@@ -30,16 +30,17 @@ MANY_CLASSES = 32
 
 def fallback_settings(num_classes: int) -> dict:
     """Pretraining settings of the fallback net for ``num_classes``: 1500
-    steps up to 16 classes, else 6000, and above :data:`MANY_CLASSES` a
-    32-wide class embedding: what one-hot edge F1 >= 0.99 on random masks
-    took from 8 to 150 classes (docs/edge_nets.md).
+    steps up to 16 classes, 6000 up to :data:`MANY_CLASSES`, above them
+    12000 and a 32-wide class embedding: what one-hot edge F1 >= 0.99 on
+    random masks took at 6 to 64 classes (docs/edge_nets.md).
 
     Example:
         >>> fallback_settings(40)['embed_channels']
         32
     """
     many = num_classes > MANY_CLASSES
-    iters = 1500 if num_classes <= 16 else 6000
+    iters = (1500 if num_classes <= 16 else
+             6000 if num_classes <= MANY_CLASSES else 12000)
     return dict(FALLBACK_SETTINGS, iters=iters,
                 embed_channels=MANY_CLASSES if many else None)
 

@@ -212,7 +212,7 @@ def test_fallback_settings_follow_the_class_count():
     few, some, many = (fallback_settings(c) for c in (16, 32, 33))
     assert (few['iters'], few['embed_channels']) == (1500, None)
     assert (some['iters'], some['embed_channels']) == (6000, None)
-    assert (many['iters'], many['embed_channels']) == (6000, 32)
+    assert (many['iters'], many['embed_channels']) == (12000, 32)
     assert few['soft_prob'] == many['soft_prob'] == FALLBACK_SETTINGS[
         'soft_prob'] > 0
 
