@@ -113,4 +113,3 @@ def check_loss_settings(loss_name: str, reduction: str) -> None:
     if reduction not in ('none', 'mean', 'sum'):
         raise ValueError("reduction must be 'none', 'mean' or 'sum', "
                          f'got {reduction!r}')
-
