@@ -14,7 +14,7 @@ from ..pretrain.annotations import (
     load_label_maps,
     parse_label_map,
 )
-from ..pretrain.synthetic import voronoi_masks
+from ..pretrain.synthetic import validation_masks
 from ..pretrain.trainer import (
     crops_from_maps,
     edge_metrics,
@@ -103,10 +103,8 @@ def _training_data(args, label_map: dict):
         num_classes, source = args.num_classes, None
         trained_on = 'synthetic Voronoi masks'
         if vmaps is None:
-            g = torch.Generator().manual_seed(args.seed + 1)
-            return num_classes, source, trained_on, [
-                voronoi_masks(8, 128, num_classes, g, ign) for _ in range(8)
-            ], '64 synthetic masks 128x128 (seed + 1)'
+            return (num_classes, source, trained_on,
+                    *validation_masks(num_classes, args.seed, ign))
     else:
         maps, kept = _read_maps(args.ann_dir, args, label_map, 'annotation')
         if vmaps is None:

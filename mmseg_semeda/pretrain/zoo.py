@@ -12,7 +12,7 @@ import torch
 from ..fileio import shipped_dir
 from ..models.edge_net import SemedaEdgeNet
 from ..version import __version__
-from .synthetic import voronoi_masks
+from .synthetic import validation_masks
 from .trainer import edge_metrics, pretrain_edge_net
 
 #: Settings of the edge net pretrained on the fly for a class count that has
@@ -96,10 +96,9 @@ def _load_or_pretrain(num_classes: int) -> SemedaEdgeNet:
         UserWarning,
         stacklevel=3)
     net = pretrain_edge_net(num_classes, device='cpu', **s)
-    # measured as tools/pretrain_edgenet.py does: 64 fresh masks 128 x 128
-    g = torch.Generator().manual_seed(s['seed'] + 1)
-    f1 = edge_metrics(net, [voronoi_masks(8, 128, num_classes, g, 255)
-                            for _ in range(8)])['f1']
+    # measured as tools/pretrain_edgenet.py does
+    masks, described = validation_masks(num_classes, s['seed'])
+    f1 = edge_metrics(net, masks)['f1']
     if f1 < 0.99:
         warnings.warn(
             f'mmseg_semeda: the edge net pretrained for {num_classes} '
@@ -107,7 +106,7 @@ def _load_or_pretrain(num_classes: int) -> SemedaEdgeNet:
             'synthetic masks; pretrain one with tools/pretrain_edgenet.py '
             '(more --iters) for a sharper loss.', UserWarning, stacklevel=3)
     net.meta.update(trained_on='synthetic Voronoi masks (on the fly)',
-                    edge_f1=f1, val='64 synthetic masks 128x128 (seed + 1)')
+                    edge_f1=f1, val=described)
     net.save(path)
     return net
 
