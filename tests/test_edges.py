@@ -89,3 +89,16 @@ def test_batch_and_numpy_forms():
 def test_bad_input(bad, err, match):
     with pytest.raises(err, match=match):
         semantic_edges(bad)
+
+
+@pytest.mark.parametrize('radius', [0, 1, 2, 3, 7])
+def test_dilate_matches_the_chebyshev_distance(radius):
+    from mmseg_semeda.edges import dilate
+    g = torch.Generator().manual_seed(radius)
+    mask = torch.rand(2, 9, 13, generator=g) < 0.05
+    ys, xs = torch.meshgrid(torch.arange(9), torch.arange(13), indexing='ij')
+    expected = torch.zeros_like(mask)
+    for n, y, x in mask.nonzero().tolist():
+        expected[n] |= ((ys - y).abs().maximum((xs - x).abs()) <= radius)
+    assert torch.equal(dilate(mask, radius), expected)
+    assert torch.equal(dilate(mask[0], radius), expected[0])  # (H, W) too

@@ -278,20 +278,23 @@ class SemedaEdgeNet(nn.Module):
         """
         n, h, w = label.shape
         k, pad, c = self.kernel_size, self.kernel_size // 2, self.num_classes
-        index = label
+        # int32 indices: half the memory traffic of int64, same lookups
+        index = label.int()
         if ignore_index is not None:
-            index = torch.where(label == ignore_index,
-                                torch.full_like(label, c), label)
-        rows = torch.arange(-pad, h + pad, device=label.device).clamp(0, h - 1)
-        cols = torch.arange(-pad, w + pad, device=label.device).clamp(0, w - 1)
+            index.masked_fill_(label == ignore_index, c)
+        rows = torch.arange(-pad, h + pad, device=label.device).clamp_(0, h - 1)
+        cols = torch.arange(-pad, w + pad, device=label.device).clamp_(0, w - 1)
         index = index[:, rows][:, :, cols]  # replicate-padded labels
-        taps = torch.stack([
-            index[:, dy:dy + h, dx:dx + w] + (c + 1) * (dy * k + dx)
-            for dy in range(k) for dx in range(k)], dim=-1)
+        taps = index.new_empty(n, h, w, k * k)
+        for dy in range(k):
+            for dx in range(k):
+                tap = dy * k + dx
+                torch.add(index[:, dy:dy + h, dx:dx + w], (c + 1) * tap,
+                          out=taps[..., tap])
         table = F.pad(self.first_weight(), (0, 0, 0, 0, 0, 1))  # (O, C+1, k, k)
         table = table.permute(2, 3, 1, 0).reshape(k * k * (c + 1), -1)
         out = F.embedding_bag(taps.view(-1, k * k), table, mode='sum')
-        out = (out + self.conv1.bias).view(n, h, w, -1)
+        out = out.add_(self.conv1.bias).view(n, h, w, -1)
         return out.permute(0, 3, 1, 2)
 
     def first_weight(self) -> Tensor:

@@ -53,20 +53,36 @@ def check_seg_inputs(pred: Tensor,
 
 class _MaskedSoftmax(torch.autograd.Function):
     """``softmax(x, 1) * valid`` saving one tensor: the masked output is
-    all the softmax backward needs (its gradient is 0 where it is 0)."""
+    all the softmax backward needs (its gradient is 0 where it is 0).
+    Channels-last, the softmax runs over the last dimension of the
+    (N, H, W, C) copy of ``x``, and its backward there: one transposed copy
+    each way (softmax over dim 1 of a channels-last map copies both ways
+    twice)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, valid: Tensor, channels_last: bool) -> Tensor:
-        out = x.softmax(dim=1).mul_(valid.unsqueeze(1))
         if channels_last:
-            out = out.contiguous(memory_format=torch.channels_last)
+            # in place on the copy: a row's values are read before written
+            out = x.permute(0, 2, 3, 1).contiguous()
+            out = torch.softmax(out, dim=-1, out=out).mul_(
+                valid.unsqueeze(-1)).permute(0, 3, 1, 2)
+        else:
+            out = x.softmax(dim=1).mul_(valid.unsqueeze(1))
         ctx.save_for_backward(out)
+        ctx.channels_last = channels_last
         return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         out, = ctx.saved_tensors
-        grad = torch._softmax_backward_data(grad, out, 1, out.dtype)
+        if ctx.channels_last:
+            grad = grad.permute(0, 2, 3, 1).contiguous()
+            grad = torch.ops.aten._softmax_backward_data.out(
+                grad, out.permute(0, 2, 3, 1), 3, out.dtype,
+                grad_input=grad).permute(0, 3, 1, 2)
+        else:
+            grad = torch._softmax_backward_data(grad.contiguous(), out, 1,
+                                                out.dtype)
         return grad.contiguous(), None, None
 
 

@@ -127,19 +127,38 @@ def test_hand_computed_value_with_a_single_layer():
     torch.testing.assert_close(loss, torch.tensor(1.5))
 
 
-def test_fused_relu_l1_equals_the_plain_expression():
+@pytest.mark.parametrize('keep_relu', [False, True])
+def test_fused_relu_l1_equals_the_plain_expression(keep_relu):
     torch.manual_seed(0)
     x = torch.randn(2, 16, 9, 11, dtype=torch.float64, requires_grad=True)
     target = torch.rand(2, 16, 9, 11, dtype=torch.float64)
     target[:, :3] = 0  # zero targets where x <= 0: no gradient there
-    assert torch.autograd.gradcheck(lambda v: relu_l1(v, target), (x, ))
-    fused = relu_l1(x, target)
-    plain = (x.relu() - target).abs().mean(dim=1)
-    torch.testing.assert_close(fused, plain)
-    w = torch.randn_like(fused)
-    g_fused, = torch.autograd.grad((fused * w).sum(), x)
-    g_plain, = torch.autograd.grad((plain * w).sum(), x)
+
+    def fused(v):
+        out, relu = relu_l1(v, target.clone(), keep_relu)
+        return (out, relu) if keep_relu else out
+
+    def plain(v):
+        out = (v.relu() - target).abs().mean(dim=1)
+        return (out, v.relu()) if keep_relu else out
+
+    assert torch.autograd.gradcheck(fused, (x, ))
+    torch.testing.assert_close(fused(x), plain(x))
+    outs_f, outs_p = fused(x), plain(x)
+    if not keep_relu:
+        outs_f, outs_p = (outs_f, ), (outs_p, )
+    ws = [torch.randn_like(o) for o in outs_f]
+    g_fused, = torch.autograd.grad(
+        sum((o * w).sum() for o, w in zip(outs_f, ws)), x)
+    g_plain, = torch.autograd.grad(
+        sum((o * w).sum() for o, w in zip(outs_p, ws)), x)
     torch.testing.assert_close(g_fused, g_plain)
+    # the target is overwritten: a second use of the same tensor is caught
+    shared = target.clone()
+    out, _ = relu_l1(x, shared, keep_relu)
+    relu_l1(x, shared, keep_relu)
+    with pytest.raises(RuntimeError, match='modified by an inplace'):
+        out.sum().backward()
 
 
 def test_gradcheck_float64(trained_edge_net):
