@@ -11,7 +11,8 @@ from torch import Tensor
 
 from ...edges import boundary_bands, valid_mask
 from ..edge_net import ACTIVATIONS, SemedaEdgeNet, activate
-from .utils import check_loss_settings, check_seg_inputs, masked_softmax, reduce_masked
+from .utils import (check_loss_settings, check_seg_inputs, masked_softmax,
+                    masked_softmax_embedding, reduce_masked)
 
 #: Momentum of the running pixel accuracy of ``start_iter='auto'``.
 ACC_MOMENTUM = 0.9
@@ -244,14 +245,17 @@ def semeda_terms(pred: Tensor,
                 where = _class_balance(target, valid, near, pred.shape[1])
         # Measured on a CPU: the first convolution runs 2-3x faster on a
         # channels-last map, which pays for the transposed copy at 21
-        # classes but not at 150 (the copy costs more than the gain); a
-        # class embedding reads the contiguous map, writes channels-last.
-        probs = masked_softmax(pred.float(), valid,
-                               channels_last=pred.device.type == 'cpu'
-                               and edge_net.embed is None and
-                               pred.shape[1] <= CHANNELS_LAST_MAX_CLASSES)
-        first_in = edge_net.embed_classes(probs)
-        del probs
+        # classes but not at 150 (the copy costs more than the gain). A
+        # class embedding takes the logits a chunk at a time and writes
+        # channels-last.
+        if edge_net.embed is None:
+            first_in = masked_softmax(
+                pred.float(), valid,
+                channels_last=pred.device.type == 'cpu'
+                and pred.shape[1] <= CHANNELS_LAST_MAX_CLASSES)
+        else:
+            first_in = masked_softmax_embedding(
+                pred.float(), valid, edge_net.embed.weight.flatten(1))
         # Then image by image: the edge net's maps of one image at a time
         # are alive, not the batch's (same values; the weights above are
         # the batch's). Split, not indexed: its backward is one

@@ -96,6 +96,64 @@ def masked_softmax(pred: Tensor, valid: Tensor,
     return _MaskedSoftmax.apply(pred, valid, channels_last)
 
 
+#: Elements per chunk of :class:`_MaskedSoftmaxEmbedding` on a CPU (2 MB of
+#: float32: it stays in cache, and it is not a fresh, page-faulted buffer).
+EMBED_CHUNK_ELEMENTS = 1 << 19
+
+
+def _row_chunks(h: int, rows: int):
+    return ((r, min(h, r + rows)) for r in range(0, h, rows))
+
+
+class _MaskedSoftmaxEmbedding(torch.autograd.Function):
+    """``conv1x1(softmax(x, 1) * valid, weight)`` for frozen weights (E, C),
+    image by image and, on a CPU, a few rows at a time: the C-channel
+    probabilities exist one chunk at a time and are recomputed in backward,
+    so no C-channel map is written but the gradient. Written channels-last
+    (N, E, H, W)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, valid: Tensor, weight: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        out = x.new_empty(n, h, w, weight.shape[0])
+        rows = h if x.device.type != 'cpu' else max(
+            1, EMBED_CHUNK_ELEMENTS // (c * w))
+        for i in range(n):
+            for r0, r1 in _row_chunks(h, rows):
+                probs = x[i, :, r0:r1].reshape(c, -1).softmax(dim=0)
+                part = out[i, r0:r1].view(-1, weight.shape[0])
+                torch.matmul(probs.t(), weight.t(), out=part)
+                part.mul_(valid[i, r0:r1].reshape(-1, 1))
+        ctx.save_for_backward(x, valid, weight)
+        ctx.rows = rows
+        return out.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, valid, weight = ctx.saved_tensors
+        n, c, h, w = x.shape
+        grad = grad.permute(0, 2, 3, 1).contiguous()  # (N, H, W, E)
+        grad_x = torch.empty_like(x)
+        for i in range(n):
+            for r0, r1 in _row_chunks(h, ctx.rows):
+                probs = x[i, :, r0:r1].reshape(c, -1).softmax(dim=0)
+                g = grad[i, r0:r1].reshape(-1, weight.shape[0]) * valid[
+                    i, r0:r1].reshape(-1, 1)
+                g = torch.matmul(weight.t(), g.t())  # (C, pixels)
+                grad_x[i, :, r0:r1] = torch._softmax_backward_data(
+                    g, probs, 0, probs.dtype).view(c, r1 - r0, w)
+        return grad_x, None, None
+
+
+def masked_softmax_embedding(pred: Tensor, valid: Tensor,
+                             weight: Tensor) -> Tensor:
+    """``conv1x1(masked_softmax(pred, valid), weight)`` for a frozen class
+    embedding ``weight`` (E, C) without the C-channel probabilities in
+    memory (measured at 150 classes, 2 x 256 x 256, 2 threads: 33 against
+    76 ms forward). Returns (N, E, H, W) channels-last."""
+    return _MaskedSoftmaxEmbedding.apply(pred.contiguous(), valid, weight)
+
+
 def masked_inputs(pred: Tensor, target: Tensor,
                   ignore_index: Optional[int]) -> Tuple[Tensor, Tensor]:
     """Float32 softmax probabilities with zero class vectors at ignore pixels.
