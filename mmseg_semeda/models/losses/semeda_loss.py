@@ -11,8 +11,13 @@ from torch import Tensor
 
 from ...edges import boundary_bands, valid_mask
 from ..edge_net import ACTIVATIONS, SemedaEdgeNet, activate
-from .utils import (check_loss_settings, check_seg_inputs, masked_softmax,
-                    masked_softmax_embedding, reduce_masked)
+from .utils import (
+    check_loss_settings,
+    check_seg_inputs,
+    masked_softmax,
+    masked_softmax_embedding,
+    reduce_masked,
+)
 
 #: Momentum of the running pixel accuracy of ``start_iter='auto'``.
 ACC_MOMENTUM = 0.9
