@@ -230,6 +230,11 @@ def train_step_benchmark(args) -> Dict[str, float]:
     for v in args.variants:
         if v != 'ce':
             out[f'{v}_ratio'] = out[f'{v}_step_s'] / out['ce_step_s']
+            # each step over CE's step of the same round: the machine's
+            # slow drift (CE's own median moved 0.95-1.07 s between runs
+            # here) cancels
+            out[f'{v}_ratio_paired'] = statistics.median(
+                t / c for t, c in zip(times[v], times['ce']))
             out[f'{v}_peak_ratio'] = out[f'{v}_peak_mb'] / out['ce_peak_mb']
             if not device.startswith('cuda'):
                 out[f'{v}_peak_ratio_fixed_mmap'] = (

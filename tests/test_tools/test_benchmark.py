@@ -15,13 +15,16 @@ def test_benchmark_tool_writes_the_documented_fields(tmp_path):
                 'semeda_peak_mb', 'semeda_peak_ratio', 'semeda_loss_only_s',
                 'ce_loss_only_s', 'semeda_convs_s', 'semeda_loss_to_convs',
                 'ce_peak_mb_fixed_mmap', 'semeda_peak_mb_fixed_mmap',
-                'semeda_peak_ratio_fixed_mmap'):
+                'semeda_peak_ratio_fixed_mmap', 'semeda_ratio_paired'):
         assert key in saved, key
     assert saved == json.loads(json.dumps(res))
     # the loss alone is a part of a training step, timed apart
     for v in ('ce', 'semeda'):
         assert 0 < saved[f'{v}_loss_only_s'] < saved[f'{v}_step_s'], v
     assert saved['semeda_peak_mb'] > 0
+    # one round: the paired ratio is that round's ratio
+    assert saved['semeda_ratio_paired'] == pytest.approx(
+        saved['semeda_step_s'] / saved['ce_step_s'])
     assert saved['semeda_peak_ratio_fixed_mmap'] == (
         saved['semeda_peak_mb_fixed_mmap'] / saved['ce_peak_mb_fixed_mmap'])
     # its convolutions are a part of the loss's own time
