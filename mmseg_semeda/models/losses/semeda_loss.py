@@ -35,7 +35,7 @@ class _ReluL1(torch.autograd.Function):
     ``x <= 0`` or where the difference is 0.
 
     ``target`` is overwritten (with the difference); with ``keep_relu``
-    False the relu output is not saved and gets no gradient."""
+    False the relu output is not saved and is not differentiable."""
 
     @staticmethod
     def forward(ctx, x: Tensor, target: Tensor, keep_relu: bool):
@@ -54,6 +54,7 @@ class _ReluL1(torch.autograd.Function):
             torch.ops.aten.threshold_backward.grad_input(
                 diff, x, 0, grad_input=diff)
             ctx.save_for_backward(diff)
+            ctx.mark_non_differentiable(relu)
         return out, relu
 
     @staticmethod
@@ -80,8 +81,8 @@ def relu_l1(x: Tensor, target: Tensor,
             keep_relu: bool = False) -> Tuple[Tensor, Tensor]:
     """``(x.relu() - target).abs().mean(dim=1)`` and ``x.relu()`` in fewer
     passes; ``target`` gets no gradient and is overwritten. With
-    ``keep_relu`` False the relu output must not be used in a graph (the
-    last layer's).
+    ``keep_relu`` False (the last layer) the relu output does not require
+    gradients.
 
     Example:
         >>> x, t = torch.randn(1, 4, 3, 3), torch.rand(1, 4, 3, 3)

@@ -153,6 +153,7 @@ def test_fused_relu_l1_equals_the_plain_expression(keep_relu):
     g_plain, = torch.autograd.grad(
         sum((o * w).sum() for o, w in zip(outs_p, ws)), x)
     torch.testing.assert_close(g_fused, g_plain)
+    assert relu_l1(x, target.clone(), keep_relu)[1].requires_grad == keep_relu
     # the target is overwritten: a second use of the same tensor is caught
     shared = target.clone()
     out, _ = relu_l1(x, shared, keep_relu)
