@@ -278,8 +278,9 @@ class SemedaEdgeNet(nn.Module):
         """
         n, h, w = label.shape
         k, pad, c = self.kernel_size, self.kernel_size // 2, self.num_classes
-        # int32 indices: half the memory traffic of int64, same lookups
-        index = label.int()
+        # int32 indices: half the memory traffic of int64, same lookups (a
+        # copy: the ignore label is overwritten in place)
+        index = label.to(torch.int32, copy=True)
         if ignore_index is not None:
             index.masked_fill_(label == ignore_index, c)
         rows = torch.arange(-pad, h + pad, device=label.device).clamp_(0, h - 1)

@@ -29,6 +29,13 @@ def test_label_gather_equals_onehot_convolution(num_classes, ignore_index,
                net.pre_activations_labels(label, ignore_index))
     for r, g in zip(ref, got):
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
+    # the caller's labels are left as they were, in any integer type
+    for kept in (label.clone(), label.int()):
+        before = kept.clone()
+        with torch.no_grad():
+            same = net.pre_activations_labels(kept, ignore_index)[0]
+        assert torch.equal(kept, before)
+        torch.testing.assert_close(same, got[3])
 
 
 @pytest.mark.parametrize('kernel_size', [3, 5])
