@@ -285,7 +285,7 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
                  ignore_index: Optional[int]) -> List[Tensor]:
     """:func:`semeda_terms`' weighted per-pixel terms of the layers with a
     non-zero weight, for a chunk of the batch from the first convolution's
-    input (:meth:`SemedaEdgeNet.embed_classes` of the probabilities)."""
+    input (the probabilities, or their class embedding)."""
     num_layers = len(layer_weights)
     with torch.no_grad():
         gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]

@@ -690,3 +690,31 @@ def test_backward_keeps_only_what_it_needs(num_classes, embed):
     weights = (first_in * 16 + 16 * 32) * 9 * 4 + (embed or 0) * \
         num_classes * 4
     assert sum(saved.values()) <= maps + frame + weights
+
+
+@pytest.mark.parametrize('chunk', [None, 2 * 30 * 9])
+def test_softmax_embedding_by_chunks_equals_the_plain_expression(
+        monkeypatch, chunk):
+    """The loss's class-embedding path (softmax and embedding a few rows at
+    a time, probabilities recomputed in backward, written channels-last)
+    equals the 1 x 1 convolution of the masked softmax in values and input
+    gradients, over one chunk per image or many (``chunk`` elements: 2 rows
+    of 30 classes, the last chunk 1 row)."""
+    from mmseg_semeda.models.losses import utils
+    if chunk is not None:
+        monkeypatch.setattr(utils, 'EMBED_CHUNK_ELEMENTS', chunk)
+    torch.manual_seed(0)
+    weight = torch.randn(8, 30, dtype=torch.float64)
+    x = torch.randn(2, 30, 7, 9, dtype=torch.float64, requires_grad=True)
+    valid = (torch.rand(2, 7, 9) > 0.2).double()
+    got = utils.masked_softmax_embedding(x, valid, weight)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    want = torch.einsum('ec,nchw->nehw', weight,
+                        x.softmax(1) * valid.unsqueeze(1))
+    torch.testing.assert_close(got, want)
+    w = torch.randn_like(got)
+    g_got, = torch.autograd.grad((got * w).sum(), x)
+    g_want, = torch.autograd.grad((want * w).sum(), x)
+    torch.testing.assert_close(g_got, g_want)
+    assert torch.autograd.gradcheck(
+        lambda v: utils.masked_softmax_embedding(v, valid, weight), (x, ))
