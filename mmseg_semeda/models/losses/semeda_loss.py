@@ -60,21 +60,14 @@ class _ReluL1(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Optional[Tensor], grad_relu: Optional[Tensor]):
         diff, *relu = ctx.saved_tensors
-        if grad is None:
-            grad_x = None
-        else:
-            grad_x = diff.sign()
-            scale = grad.unsqueeze(1) / diff.shape[1]
-            grad_x = (grad_x.mul_(scale) if grad_relu is None else
-                      torch.addcmul(grad_relu, grad_x, scale))
-        if not ctx.keep_relu:
-            return grad_x, None, None
-        if grad_x is None:
-            grad_x = grad_relu
-        if grad_x is None:
-            return None, None, None
-        return torch.ops.aten.threshold_backward(grad_x, relu[0], 0), \
-            None, None
+        grad_x = grad_relu  # None unless keep_relu
+        if grad is not None:
+            sign, scale = diff.sign(), grad.unsqueeze(1) / diff.shape[1]
+            grad_x = (sign.mul_(scale) if grad_x is None else
+                      torch.addcmul(grad_x, sign, scale))
+        if ctx.keep_relu and grad_x is not None:
+            grad_x = torch.ops.aten.threshold_backward(grad_x, relu[0], 0)
+        return grad_x, None, None
 
 
 def relu_l1(x: Tensor, target: Tensor,
