@@ -299,9 +299,11 @@ def semeda_convs_time(loss, logits: torch.Tensor, args) -> float:
     convs = [net.conv1, net.conv2,
              net.conv3][:module.num_active_layers(loss.layer_weights)]
     embed = getattr(net, 'embed', None)
-    # on a CPU the loss feeds the first convolution channels-last up to
-    # this many classes, and an embedded net always (module's rule)
-    few = logits.shape[1] <= getattr(module, 'CHANNELS_LAST_MAX_CLASSES', 0)
+    # on a CPU the loss feeds the first convolution channels-last: always
+    # since the padded input, before it up to this many classes and with a
+    # class embedding (for runs of earlier checkouts)
+    few = logits.shape[1] <= getattr(module, 'CHANNELS_LAST_MAX_CLASSES',
+                                     logits.shape[1])
     first_cl = embed is not None or few
     if embed is not None:
         convs.insert(0, embed)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -25,76 +25,76 @@ def activate(layer: int, pre: Tensor) -> Tensor:
         F.relu(pre)
 
 
-def _frame(h: int, w: int, p: int):
-    """The border frame of an (H, W) map, ``p`` wide, as four disjoint
-    parts: (output slice, input slice, replicate padding of that input).
-    A valid convolution of each padded input gives the part exactly."""
-    rows, cols = (slice(None), slice(None))
-    return (
-        ((Ellipsis, slice(0, p), cols), (Ellipsis, slice(0, 2 * p), cols),
-         (p, p, p, 0)),
-        ((Ellipsis, slice(h - p, h), cols),
-         (Ellipsis, slice(h - 2 * p, h), cols), (p, p, 0, p)),
-        ((Ellipsis, slice(p, h - p), slice(0, p)),
-         (Ellipsis, rows, slice(0, 2 * p)), (p, 0, 0, 0)),
-        ((Ellipsis, slice(p, h - p), slice(w - p, w)),
-         (Ellipsis, rows, slice(w - 2 * p, w)), (0, p, 0, 0)),
-    )
+def padded_buffer(like: Tensor, shape: Sequence[int],
+                  pad: int) -> Tuple[Tensor, Tensor]:
+    """An uninitialised channels-last buffer (N, C, H + 2p, W + 2p) of
+    ``like``'s dtype and device for a map of ``shape`` (N, C, H, W), and the
+    view of its interior."""
+    n, c, h, w = shape
+    buf = like.new_empty(n, h + 2 * pad, w + 2 * pad, c).permute(0, 3, 1, 2)
+    return buf, buf[..., pad:pad + h, pad:pad + w]
 
 
-class _FrozenReplicateConv(torch.autograd.Function):
-    """``conv(pad(x, replicate))`` for weights that get no gradient, without
-    a padded copy of ``x`` and without saving ``x`` for backward: the
-    interior is a zero-padded convolution, the ``p``-wide border frame is
-    recomputed from thin replicate-padded strips (only they are saved)."""
+def fill_border_(buf: Tensor, pad: int) -> Tensor:
+    """Replicate the interior's edge rows and columns of ``buf``
+    (..., H + 2p, W + 2p) into its ``pad``-wide frame, in place: a valid
+    convolution of it is the replicate-padded convolution of the interior.
+    """
+    if pad:
+        buf[..., :pad, pad:-pad] = buf[..., pad:pad + 1, pad:-pad]
+        buf[..., -pad:, pad:-pad] = buf[..., -pad - 1:-pad, pad:-pad]
+        buf[..., :pad] = buf[..., pad:pad + 1]
+        buf[..., -pad:] = buf[..., -pad - 1:-pad]
+    return buf
+
+
+def add_border_grad_(grad_inner: Tensor, grad: Tensor, pad: int,
+                     row: int = 0) -> Tensor:
+    """The backward of :func:`fill_border_`: add the gradient that reaches
+    the frame of ``grad`` (..., H + 2p, W + 2p) to the interior pixels it
+    copies, in place on ``grad_inner``, the interior's rows ``row`` to
+    ``row + grad_inner.shape[-2]`` (all of them by default)."""
+    if not pad:
+        return grad_inner
+    h, w = grad.shape[-2] - 2 * pad, grad.shape[-1] - 2 * pad
+    rows = slice(pad + row, pad + row + grad_inner.shape[-2])
+    grad_inner[..., 0] += grad[..., rows, :pad].sum(-1)
+    grad_inner[..., -1] += grad[..., rows, pad + w:].sum(-1)
+    for edge, frame in ((0, slice(0, pad)), (h - 1, slice(pad + h, None))):
+        if row <= edge < row + grad_inner.shape[-2]:
+            line = grad[..., frame, :].sum(-2)  # corners included
+            target = grad_inner[..., edge - row, :]
+            target += line[..., pad:pad + w]
+            target[..., 0] += line[..., :pad].sum(-1)
+            target[..., -1] += line[..., pad + w:].sum(-1)
+    return grad_inner
+
+
+class _FrozenConv(torch.autograd.Function):
+    """``conv2d(x, weight, bias)`` without padding for weights that get no
+    gradient, saving only the weights (autograd's convolution also keeps
+    its input, which the input gradient does not need)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor],
-                p: int) -> Tensor:
-        out = F.conv2d(x, weight, bias, padding=p)
-        strips = []
-        for out_part, in_part, pad in _frame(*x.shape[-2:], p):
-            strip = F.pad(x[in_part], pad, mode='replicate')
-            out[out_part] = F.conv2d(strip, weight, bias)
-            strips.append(strip)
-        ctx.save_for_backward(weight, *strips)
-        ctx.p, ctx.shape = p, x.shape
+    def forward(ctx, x: Tensor, weight: Tensor,
+                bias: Optional[Tensor]) -> Tensor:
+        ctx.save_for_backward(weight)
+        ctx.shape = x.shape
         ctx.layout = (torch.channels_last if x.is_contiguous(
             memory_format=torch.channels_last) and not x.is_contiguous()
             else torch.contiguous_format)
-        return out
+        return F.conv2d(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        # The zero-padded convolution's input gradient, then, for each part
-        # of the frame, the strip's replicate-padded gradient in place of
-        # its zero-padded one (same strip, only the fold of the padding
-        # differs).
-        weight, *strips = ctx.saved_tensors
-        p, shape = ctx.p, ctx.shape
-        grad_x = _input_grad(grad, weight, shape, ctx.layout, p)
-        for (out_part, in_part, pad), strip in zip(
-                _frame(*shape[-2:], p), strips):
-            g_strip = _input_grad(grad[out_part].contiguous(), weight,
-                                  strip.shape, torch.contiguous_format, 0)
-            left, right, top, bottom = pad
-            zero_padded = g_strip[..., top:g_strip.shape[-2] - bottom,
-                                  left:g_strip.shape[-1] - right]
-            grad_x[in_part] += torch.ops.aten.replication_pad2d_backward(
-                g_strip, grad_x[in_part], list(pad)) - zero_padded
-        return grad_x, None, None, None
-
-
-def _input_grad(grad_out: Tensor, weight: Tensor, shape, layout,
-                padding: int) -> Tensor:
-    """Gradient of a stride-1 convolution's input of ``shape`` and memory
-    ``layout`` (an uninitialised tensor of that layout tells the backend
-    which; its values are not read)."""
-    like = torch.empty(shape, dtype=grad_out.dtype, device=grad_out.device,
-                       memory_format=layout)
-    return torch.ops.aten.convolution_backward(
-        grad_out, like, weight, None, [1, 1], [padding, padding], [1, 1],
-        False, [0, 0], 1, [True, False, False])[0]
+        weight, = ctx.saved_tensors
+        # an uninitialised input of the same layout tells the backend which
+        # layout to write; its values are not read
+        like = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device,
+                           memory_format=ctx.layout)
+        return torch.ops.aten.convolution_backward(
+            grad, like, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0],
+            1, [True, False, False])[0], None, None
 
 
 class _FrozenClassEmbedding(torch.autograd.Function):
@@ -118,15 +118,6 @@ class _FrozenClassEmbedding(torch.autograd.Function):
         g = grad.permute(0, 2, 3, 1).reshape(n, h * w, e)
         return torch.matmul(weight.t(), g.transpose(1, 2)).view(
             n, -1, h, w), None
-
-
-def replicate_conv(x: Tensor, conv: nn.Conv2d) -> Tensor:
-    """``conv(x)`` of a replicate-padded ``conv``; for frozen weights, by
-    :class:`_FrozenReplicateConv` (no padded copy of ``x``, less memory)."""
-    p = conv.padding[0]
-    if conv.weight.requires_grad or p == 0 or min(x.shape[-2:]) <= 2 * p:
-        return conv(x)
-    return _FrozenReplicateConv.apply(x, conv.weight, conv.bias, p)
 
 
 @MODELS.register_module()
@@ -327,21 +318,25 @@ class SemedaEdgeNet(nn.Module):
             return self.embed(probs)
         return _FrozenClassEmbedding.apply(probs, weight.flatten(1))
 
-    def layer(self, i: int, x: Tensor) -> Tensor:
+    def layer(self, i: int, x: Tensor, padded: bool = False) -> Tensor:
         """Layer ``i``'s output before its nonlinearity, from
         :meth:`embed_classes` (``i = 0``) or from the previous layer's
-        embedding."""
-        if i:
-            return replicate_conv(x, (self.conv2, self.conv3)[i - 1])
+        embedding; with ``padded``, from that map already replicate-padded
+        by ``kernel_size // 2`` (:func:`fill_border_`), by a valid
+        convolution."""
+        conv = (self.conv1, self.conv2, self.conv3)[i]
+        if padded:
+            return (F.conv2d if conv.weight.requires_grad else
+                    _FrozenConv.apply)(x, conv.weight, conv.bias)
         # (a class embedding is pointwise, so it commutes with conv1's
         # replicate padding)
-        first = replicate_conv(x, self.conv1)
-        if first.device.type == 'cpu':
+        out = conv(x)
+        if i == 0 and out.device.type == 'cpu':
             # Measured on a CPU (tools/benchmark_loss.py): the thin layers
             # run faster channels-last, which is also the layout of the
             # label embeddings they are compared with.
-            first = first.contiguous(memory_format=torch.channels_last)
-        return first
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
 
     def _layers(self, first: Tensor, num_layers: int) -> List[Tensor]:
         """The one path through layers 2 and 3 from layer 1's output."""

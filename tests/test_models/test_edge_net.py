@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmseg_semeda import SemedaEdgeNet
 from mmseg_semeda.edges import onehot
@@ -40,30 +41,43 @@ def test_label_gather_equals_onehot_convolution(num_classes, ignore_index,
 
 @pytest.mark.parametrize('kernel_size', [3, 5])
 @pytest.mark.parametrize('size', [(1, 1), (3, 4), (5, 5), (9, 14)])
-@pytest.mark.parametrize('channels_last', [False, True])
-def test_frozen_replicate_conv_equals_the_padded_convolution(
-        kernel_size, size, channels_last):
-    """The frozen path (zero-padded convolution, border frame from thin
-    strips, own backward) gives the values and input gradients of
-    ``conv(pad(x, replicate))`` in float64, on maps down to 1 x 1."""
-    from mmseg_semeda.models.edge_net import replicate_conv
+def test_valid_convolution_of_the_padded_buffer_equals_the_layer(
+        kernel_size, size):
+    """The loss's path (the map in a channels-last buffer, its frame filled
+    by replication, a frozen convolution without padding) gives the values
+    and input gradients of the replicate-padded layer in float64, on maps
+    down to 1 x 1; the frame's gradient folds back exactly, whole or a few
+    rows at a time."""
+    from mmseg_semeda.models.edge_net import add_border_grad_, fill_border_, padded_buffer
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(6, 4, kernel_size, padding=kernel_size // 2,
-                           padding_mode='replicate').double()
+    net = SemedaEdgeNet(6, kernel_size=kernel_size).double()
+    pad = kernel_size // 2
     x = torch.randn(2, 6, *size, dtype=torch.float64)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
     x_ref = x.clone().requires_grad_(True)
-    want = conv(x_ref)
-    conv.requires_grad_(False)  # frozen: the fast path
+    want = net.layer(0, x_ref)
+    net.freeze()
     x_got = x.clone().requires_grad_(True)
-    got = replicate_conv(x_got, conv)
+    buf, inner = padded_buffer(x, x.shape, pad)
+    inner.copy_(x_got)
+    got = net.layer(0, fill_border_(buf, pad), padded=True)
+    assert buf.is_contiguous(memory_format=torch.channels_last)
     grad = torch.randn_like(want)
     want.backward(grad)
     got.backward(grad)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(x_got.grad, x_ref.grad, rtol=1e-12,
                                atol=1e-12)
+    # the frame's gradient, folded, whole and by 2-row chunks
+    frame_grad = torch.randn_like(buf)
+    h, w = size
+    folded = frame_grad[..., pad:pad + h, pad:pad + w]
+    want = torch.autograd.grad((F.pad(x_ref, (pad, ) * 4, mode='replicate')
+                                * frame_grad).sum(), x_ref)[0]
+    torch.testing.assert_close(
+        add_border_grad_(folded.clone(), frame_grad, pad), want)
+    chunks = [add_border_grad_(folded[..., r:r + 2, :].clone(), frame_grad,
+                               pad, r) for r in range(0, h, 2)]
+    torch.testing.assert_close(torch.cat(chunks, dim=-2), want)
 
 
 def test_num_layers_cuts_the_output():

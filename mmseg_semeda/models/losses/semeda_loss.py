@@ -10,22 +10,24 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ...edges import boundary_bands, valid_mask
-from ..edge_net import ACTIVATIONS, SemedaEdgeNet, activate
+from ..edge_net import (
+    ACTIVATIONS,
+    SemedaEdgeNet,
+    activate,
+    add_border_grad_,
+    fill_border_,
+    padded_buffer,
+)
 from .utils import (
+    CHUNK_ELEMENTS,
     check_loss_settings,
     check_seg_inputs,
-    masked_softmax,
-    masked_softmax_embedding,
+    padded_softmax,
     reduce_masked,
 )
 
 #: Momentum of the running pixel accuracy of ``start_iter='auto'``.
 ACC_MOMENTUM = 0.9
-#: Up to this many channels, the edge net's input goes to it channels-last
-#: on a CPU and image by image (see :func:`semeda_terms`).
-CHANNELS_LAST_MAX_CLASSES = 32
-
-
 class _ReluL1(torch.autograd.Function):
     """Channel mean of ``|relu(x) - target|`` (N, C, H, W) -> (N, H, W), and
     ``relu(x)`` for the next layer, in fewer passes over the maps than the
@@ -34,48 +36,71 @@ class _ReluL1(torch.autograd.Function):
     ``(x.relu() - target).abs().mean(1)`` and ``x.relu()``: zero where
     ``x <= 0`` or where the difference is 0.
 
-    ``target`` is overwritten (with the difference); with ``keep_relu``
-    False the relu output is not saved and is not differentiable."""
+    ``target`` is overwritten (with the difference). With ``pad`` None (the
+    last layer) the relu output is not returned; otherwise it comes
+    replicate-padded by ``pad`` in a channels-last buffer (the next valid
+    convolution's input, see :func:`fill_border_`)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, target: Tensor, keep_relu: bool):
+    def forward(ctx, x: Tensor, target: Tensor, pad: Optional[int]):
         ctx.set_materialize_grads(False)
-        relu = x.clamp_min(0)
-        diff = torch.sub(relu, target, out=target)
-        out = diff.abs().mean(dim=1)
-        ctx.keep_relu = keep_relu
-        if keep_relu:
-            # backward masks the sum of both gradients by relu > 0 once
-            ctx.save_for_backward(diff, relu)
-        else:
-            # the L1 gradient is the sign where relu has one: mask in place
-            # (a product with ``x > 0`` converts the mask to float first,
-            # and masked_fill_ measured 2.5x slower on a CPU)
-            torch.ops.aten.threshold_backward.grad_input(
-                diff, x, 0, grad_input=diff)
-            ctx.save_for_backward(diff)
-            ctx.mark_non_differentiable(relu)
-        return out, relu
+        n, c, h, w = x.shape
+        out = x.new_empty(n, h, w)
+        if pad is not None:
+            padded, relu = padded_buffer(x, x.shape, pad)
+        # a few rows at a time on a CPU, so that each chunk's passes stay in
+        # cache (measured at 21 classes, 2 x 256 x 256, 2 threads: the loss
+        # 1-3 ms faster)
+        rows = h if x.device.type != 'cpu' else max(
+            1, CHUNK_ELEMENTS // (n * c * w))
+        for r0 in range(0, h, rows):
+            part = (Ellipsis, slice(r0, r0 + rows), slice(None))
+            diff = torch.sub(
+                x[part].clamp_min(0) if pad is None else torch.clamp_min(
+                    x[part], 0, out=relu[part]),
+                target[part],
+                out=target[part])
+            torch.mean(diff.abs(), dim=1, out=out[:, r0:r0 + rows])
+            if pad is None:
+                # the L1 gradient is the sign where relu has one: mask in
+                # place (a product with ``x > 0`` converts the mask to
+                # float first; masked_fill_ measured 2.5x slower on a CPU)
+                torch.ops.aten.threshold_backward.grad_input(
+                    diff, x[part], 0, grad_input=diff)
+        ctx.pad = pad
+        if pad is None:
+            ctx.save_for_backward(target)
+            return out, None
+        # backward masks the sum of both gradients by relu > 0 once
+        ctx.save_for_backward(target, relu)
+        return out, fill_border_(padded, pad)
 
     @staticmethod
     def backward(ctx, grad: Optional[Tensor], grad_relu: Optional[Tensor]):
         diff, *relu = ctx.saved_tensors
-        grad_x = grad_relu  # None unless keep_relu
+        if grad is None and grad_relu is None:
+            return None, None, None
         if grad is not None:
-            sign, scale = diff.sign(), grad.unsqueeze(1) / diff.shape[1]
-            grad_x = (sign.mul_(scale) if grad_x is None else
-                      torch.addcmul(grad_x, sign, scale))
-        if ctx.keep_relu and grad_x is not None:
-            grad_x = torch.ops.aten.threshold_backward(grad_x, relu[0], 0)
+            grad_x = diff.sign().mul_(grad.unsqueeze(1) / diff.shape[1])
+        if grad_relu is not None:
+            # the relu's gradient on the interior, the frame's folded in
+            pad, (h, w) = ctx.pad, diff.shape[-2:]
+            inner = grad_relu[..., pad:pad + h, pad:pad + w]
+            grad_x = (inner.contiguous(memory_format=torch.channels_last)
+                      if grad is None else grad_x.add_(inner))
+            add_border_grad_(grad_x, grad_relu, pad)
+        if relu:  # masked by relu > 0 (the last layer's diff already is)
+            torch.ops.aten.threshold_backward.grad_input(
+                grad_x, relu[0], 0, grad_input=grad_x)
         return grad_x, None, None
 
 
 def relu_l1(x: Tensor, target: Tensor,
-            keep_relu: bool = False) -> Tuple[Tensor, Tensor]:
+            pad: Optional[int] = None) -> Tuple[Tensor, Optional[Tensor]]:
     """``(x.relu() - target).abs().mean(dim=1)`` and ``x.relu()`` in fewer
-    passes; ``target`` gets no gradient and is overwritten. With
-    ``keep_relu`` False (the last layer) the relu output does not require
-    gradients.
+    passes; ``target`` gets no gradient and is overwritten. With ``pad``
+    None (the last layer) the relu output is None; otherwise it is returned
+    replicate-padded by ``pad``, channels-last (N, C, H + 2p, W + 2p).
 
     Example:
         >>> x, t = torch.randn(1, 4, 3, 3), torch.rand(1, 4, 3, 3)
@@ -83,7 +108,7 @@ def relu_l1(x: Tensor, target: Tensor,
         >>> torch.allclose(relu_l1(x, t.clone())[0], plain)
         True
     """
-    return _ReluL1.apply(x, target.detach(), keep_relu)
+    return _ReluL1.apply(x, target.detach(), pad)
 
 
 #: The paper's best layer weights per dataset (Chen et al. 2020, as
@@ -242,33 +267,22 @@ def semeda_terms(pred: Tensor,
         if class_balance:
             with torch.no_grad():
                 where = _class_balance(target, valid, near, pred.shape[1])
-        # Measured on a CPU: the first convolution runs 2-3x faster on a
-        # channels-last map, which pays for the transposed copy at 21
-        # classes but not at 150 (the copy costs more than the gain). A
-        # class embedding takes the logits a chunk at a time and writes
-        # channels-last.
-        if edge_net.embed is None:
-            first_in = masked_softmax(
-                pred.float(), valid,
-                channels_last=pred.device.type == 'cpu'
-                and pred.shape[1] <= CHANNELS_LAST_MAX_CLASSES)
-        else:
-            first_in = masked_softmax_embedding(
-                pred.float(), valid, edge_net.embed.weight.flatten(1))
-        # Then image by image: the edge net's maps of one image at a time
-        # are alive, not the batch's (same values; the weights above are
-        # the batch's). Split, not indexed: its backward is one
-        # concatenation, not a zero-filled gradient per image; for a wide
-        # map (many classes, no embedding) that concatenation costs more
-        # than it saves, and the batch stays whole.
-        size = 1 if first_in.shape[1] <= CHANNELS_LAST_MAX_CLASSES else len(
-            pred)
-        wheres = ([None] * len(pred) if where is None else where.split(size))
+        # Image by image: the edge net's maps of one image at a time are
+        # alive, not the batch's (same values; the weights above are the
+        # batch's). Its input: the probabilities, through its class
+        # embedding if it has one, replicate-padded and channels-last (on a
+        # CPU the first convolution runs 2-3x faster on that layout), so
+        # that each convolution runs without padding.
+        embed = edge_net.embed
+        first_in = padded_softmax(
+            pred.float(), valid,
+            None if embed is None else embed.weight.flatten(1),
+            edge_net.kernel_size // 2)
+        wheres = [None] * len(pred) if where is None else where.split(1)
         parts = [
             _layer_terms(x, t, w, edge_net, layer_weights[:num_layers],
                          ignore_index)
-            for x, t, w in zip(first_in.split(size), target.split(size),
-                               wheres)]
+            for x, t, w in zip(first_in, target.split(1), wheres)]
     terms = [torch.cat(t) for t in zip(*parts)] if parts else []
     return terms, valid, near
 
@@ -277,27 +291,34 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
                  edge_net: SemedaEdgeNet, layer_weights: Sequence[float],
                  ignore_index: Optional[int]) -> List[Tensor]:
     """:func:`semeda_terms`' weighted per-pixel terms of the layers with a
-    non-zero weight, for a chunk of the batch from the first convolution's
-    input (the probabilities, or their class embedding)."""
-    num_layers = len(layer_weights)
+    non-zero weight, for one image, from the first convolution's input
+    (:func:`padded_softmax`)."""
+    num_layers, pad = len(layer_weights), edge_net.kernel_size // 2
     with torch.no_grad():
         gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
     x, terms = first_in, []
     for i, lam in enumerate(layer_weights):
-        more = i + 1 < num_layers
+        more = i + 1 < num_layers  # (then layer i is a relu layer)
         with torch.no_grad():  # the labels' embedding, then their next layer
-            gt = activate(i, gt) if ACTIVATIONS[i] != 'relu' else gt.relu_()
-            gt_next = edge_net.layer(i + 1, gt) if more else None
-        pre = edge_net.layer(i, x)
-        if lam and ACTIVATIONS[i] == 'relu':
-            # activation, L1 and the next layer's input in one pass
-            term, x = relu_l1(pre, gt, keep_relu=more)
+            if more:
+                padded, inner = padded_buffer(gt, gt.shape, pad)
+                gt = torch.clamp_min(gt, 0, out=inner)
+                gt_next = edge_net.layer(i + 1, fill_border_(padded, pad),
+                                         padded=True)
+            else:
+                gt = gt.relu_() if ACTIVATIONS[i] == 'relu' else activate(
+                    i, gt)
+        pre = edge_net.layer(i, x, padded=True)
+        if ACTIVATIONS[i] == 'relu':
+            # activation, L1 and the next layer's padded input in one pass
+            term, x = relu_l1(pre, gt, pad if more else None)
         else:
             x = activate(i, pre)
-            term = (x - gt).abs().mean(dim=1) if lam else None
+            term = (x - gt).abs().mean(dim=1)
         # each layer's maps are let go once the next layer has its input
         del pre
-        gt = gt_next
+        if more:
+            gt = gt_next
         if lam:
             term = lam * term
             terms.append(term if where is None else term * where)

@@ -8,6 +8,7 @@ from mmseg.models.losses.utils import weight_reduce_loss
 from torch import Tensor
 
 from ...edges import valid_mask
+from ..edge_net import add_border_grad_, fill_border_, padded_buffer
 
 
 def check_seg_inputs(pred: Tensor,
@@ -53,105 +54,111 @@ def check_seg_inputs(pred: Tensor,
 
 class _MaskedSoftmax(torch.autograd.Function):
     """``softmax(x, 1) * valid`` saving one tensor: the masked output is
-    all the softmax backward needs (its gradient is 0 where it is 0).
-    Channels-last, the softmax runs over the last dimension of the
-    (N, H, W, C) copy of ``x``, and its backward there: one transposed copy
-    each way (softmax over dim 1 of a channels-last map copies both ways
-    twice)."""
+    all the softmax backward needs (its gradient is 0 where it is 0)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, valid: Tensor, channels_last: bool) -> Tensor:
-        if channels_last:
-            # in place on the copy: a row's values are read before written
-            out = x.permute(0, 2, 3, 1).contiguous()
-            out = torch.softmax(out, dim=-1, out=out).mul_(
-                valid.unsqueeze(-1)).permute(0, 3, 1, 2)
-        else:
-            out = x.softmax(dim=1).mul_(valid.unsqueeze(1))
+    def forward(ctx, x: Tensor, valid: Tensor) -> Tensor:
+        out = x.softmax(dim=1).mul_(valid.unsqueeze(1))
         ctx.save_for_backward(out)
-        ctx.channels_last = channels_last
         return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         out, = ctx.saved_tensors
-        if ctx.channels_last:
-            grad = grad.permute(0, 2, 3, 1).contiguous()
-            grad = torch.ops.aten._softmax_backward_data.out(
-                grad, out.permute(0, 2, 3, 1), 3, out.dtype,
-                grad_input=grad).permute(0, 3, 1, 2)
-        else:
-            grad = torch._softmax_backward_data(grad.contiguous(), out, 1,
-                                                out.dtype)
-        return grad.contiguous(), None, None
+        return torch._softmax_backward_data(grad.contiguous(), out, 1,
+                                            out.dtype), None
 
 
-def masked_softmax(pred: Tensor, valid: Tensor,
-                   channels_last: bool = False) -> Tensor:
+def masked_softmax(pred: Tensor, valid: Tensor) -> Tensor:
     """``softmax(pred, 1) * valid``: class probabilities (N, C, H, W) with
     zero class vectors where ``valid`` (N, H, W) is 0, saving only them for
-    backward. ``channels_last`` writes them in that memory layout (on a CPU
-    the edge net's first convolution runs 2-3x faster on it); the gradient
-    comes back in the contiguous layout of ``pred``."""
-    return _MaskedSoftmax.apply(pred, valid, channels_last)
+    backward."""
+    return _MaskedSoftmax.apply(pred, valid)
 
 
-#: Elements per chunk of :class:`_MaskedSoftmaxEmbedding` on a CPU (2 MB of
-#: float32: it stays in cache, and it is not a fresh, page-faulted buffer).
-EMBED_CHUNK_ELEMENTS = 1 << 19
+#: Elements per row chunk of :class:`_PaddedSoftmax` on a CPU (2 MB of
+#: float32: a chunk's passes stay in cache).
+CHUNK_ELEMENTS = 1 << 19
 
 
 def _row_chunks(h: int, rows: int):
     return ((r, min(h, r + rows)) for r in range(0, h, rows))
 
 
-class _MaskedSoftmaxEmbedding(torch.autograd.Function):
-    """``conv1x1(softmax(x, 1) * valid, weight)`` for frozen weights (E, C),
-    image by image and, on a CPU, a few rows at a time: the C-channel
-    probabilities exist one chunk at a time and are recomputed in backward,
-    so no C-channel map is written but the gradient. Written channels-last
-    (N, E, H, W)."""
+class _PaddedSoftmax(torch.autograd.Function):
+    """Per image, ``softmax(x, 1) * valid``, through a frozen class
+    embedding ``weight`` (E, C) if given, replicate-padded by ``pad``, in a
+    channels-last buffer (1, C or E, H + 2p, W + 2p).
+
+    On a CPU it goes a few rows at a time (all rows on other devices): each
+    chunk's softmax runs on contiguous rows of ``x`` and is written once,
+    transposed, in the buffer. Backward is chunked alike and writes the
+    gradient in the layout of ``x``. The probabilities are saved; with an
+    embedding they are recomputed in backward instead, so no C-channel map
+    is written but the gradient."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, valid: Tensor, weight: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, valid: Tensor, weight: Optional[Tensor],
+                pad: int):
         n, c, h, w = x.shape
-        out = x.new_empty(n, h, w, weight.shape[0])
         rows = h if x.device.type != 'cpu' else max(
-            1, EMBED_CHUNK_ELEMENTS // (c * w))
+            1, CHUNK_ELEMENTS // (c * w))
+        width = c if weight is None else weight.shape[0]
+        outs = []
         for i in range(n):
+            out, inner = padded_buffer(x, (1, width, h, w), pad)
+            inner = inner[0].permute(1, 2, 0)  # (H, W, E)
             for r0, r1 in _row_chunks(h, rows):
-                probs = x[i, :, r0:r1].reshape(c, -1).softmax(dim=0)
-                part = out[i, r0:r1].view(-1, weight.shape[0])
-                torch.matmul(probs.t(), weight.t(), out=part)
-                part.mul_(valid[i, r0:r1].reshape(-1, 1))
-        ctx.save_for_backward(x, valid, weight)
-        ctx.rows = rows
-        return out.permute(0, 3, 1, 2)
+                probs = x[i, :, r0:r1].softmax(dim=0).mul_(valid[i, r0:r1])
+                if weight is None:
+                    inner[r0:r1].copy_(probs.permute(1, 2, 0))
+                else:  # (pixels, E): written as it is laid out
+                    inner[r0:r1].copy_(torch.matmul(
+                        probs.view(c, -1).t(), weight.t()).view(
+                            r1 - r0, w, width))
+            outs.append(fill_border_(out, pad))
+        ctx.rows, ctx.pad, ctx.shape = rows, pad, x.shape
+        ctx.embed = weight is not None
+        ctx.save_for_backward(*((x, valid, weight) if ctx.embed else outs))
+        return tuple(outs)
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, valid, weight = ctx.saved_tensors
-        n, c, h, w = x.shape
-        grad = grad.permute(0, 2, 3, 1).contiguous()  # (N, H, W, E)
-        grad_x = torch.empty_like(x)
-        for i in range(n):
+    def backward(ctx, *grads: Tensor):
+        pad, (n, c, h, w) = ctx.pad, ctx.shape
+        saved = ctx.saved_tensors
+        grad_x = grads[0].new_empty(n, c, h, w)
+        for i, grad in enumerate(grads):
+            grad = grad[0]  # (E, H + 2p, W + 2p)
             for r0, r1 in _row_chunks(h, ctx.rows):
-                probs = x[i, :, r0:r1].reshape(c, -1).softmax(dim=0)
-                g = grad[i, r0:r1].reshape(-1, weight.shape[0]) * valid[
-                    i, r0:r1].reshape(-1, 1)
-                g = torch.matmul(weight.t(), g.t())  # (C, pixels)
-                grad_x[i, :, r0:r1] = torch._softmax_backward_data(
-                    g, probs, 0, probs.dtype).view(c, r1 - r0, w)
-        return grad_x, None, None
+                # this chunk's gradient, the frame's folded in
+                g = grad[:, pad + r0:pad + r1, pad:pad + w].permute(
+                    1, 2, 0).contiguous().permute(2, 0, 1)  # (E, R, W)
+                add_border_grad_(g, grad, pad, r0)
+                if ctx.embed:
+                    x, valid, weight = saved
+                    probs = x[i, :, r0:r1].softmax(dim=0).mul_(
+                        valid[i, r0:r1])
+                    g = torch.matmul(weight.t(), g.reshape(len(g), -1))
+                    grad_x[i, :, r0:r1] = torch._softmax_backward_data(
+                        g.view_as(probs), probs, 0, probs.dtype)
+                else:
+                    probs = saved[i][0, :, pad + r0:pad + r1, pad:pad + w]
+                    grad_x[i, :, r0:r1] = torch._softmax_backward_data(
+                        g.permute(1, 2, 0), probs.permute(1, 2, 0), 2,
+                        probs.dtype).permute(2, 0, 1)
+        return grad_x, None, None, None
 
 
-def masked_softmax_embedding(pred: Tensor, valid: Tensor,
-                             weight: Tensor) -> Tensor:
-    """``conv1x1(masked_softmax(pred, valid), weight)`` for a frozen class
-    embedding ``weight`` (E, C) without the C-channel probabilities in
-    memory (measured at 150 classes, 2 x 256 x 256, 2 threads: 33 against
-    76 ms forward). Returns (N, E, H, W) channels-last."""
-    return _MaskedSoftmaxEmbedding.apply(pred.contiguous(), valid, weight)
+def padded_softmax(pred: Tensor, valid: Tensor, weight: Optional[Tensor],
+                   pad: int) -> Tuple[Tensor, ...]:
+    """Per image, ``masked_softmax(pred, valid)`` through the frozen 1 x 1
+    class embedding ``weight`` (E, C), if any, replicate-padded by ``pad``:
+    a channels-last map (1, C or E, H + 2p, W + 2p) for each image, the
+    input of the edge net's first convolution without padding (measured
+    at 21 classes, 2 x 256 x 256, 2 threads: 7.7 ms forward and backward
+    against 10.1 for the softmax of the whole map and its transposed
+    copies)."""
+    return _PaddedSoftmax.apply(pred.contiguous(), valid, weight, pad)
 
 
 def masked_inputs(pred: Tensor, target: Tensor,

@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmseg_semeda import SemedaEdgeNet, SemedaLoss, semeda_loss
 from mmseg_semeda.edges import onehot
@@ -127,37 +128,53 @@ def test_hand_computed_value_with_a_single_layer():
     torch.testing.assert_close(loss, torch.tensor(1.5))
 
 
-@pytest.mark.parametrize('keep_relu', [False, True])
-def test_fused_relu_l1_equals_the_plain_expression(keep_relu):
+@pytest.mark.parametrize('pad', [None, 0, 1, 2])
+@pytest.mark.parametrize('size', [(9, 11), (1, 3)])
+@pytest.mark.parametrize('chunk_rows', [None, 2])
+def test_fused_relu_l1_equals_the_plain_expression(monkeypatch, pad, size,
+                                                   chunk_rows):
+    """Values and gradients of the term and of the relu output, which comes
+    replicate-padded (channels-last) when kept, down to one-row maps, in
+    one chunk of rows or in 2-row chunks (the last one shorter)."""
+    if chunk_rows:
+        from mmseg_semeda.models.losses.semeda_loss import _ReluL1
+        monkeypatch.setitem(_ReluL1.forward.__globals__, 'CHUNK_ELEMENTS',
+                            chunk_rows * 2 * 16 * size[1])
     torch.manual_seed(0)
-    x = torch.randn(2, 16, 9, 11, dtype=torch.float64, requires_grad=True)
-    target = torch.rand(2, 16, 9, 11, dtype=torch.float64)
+    x = torch.randn(2, 16, *size, dtype=torch.float64).contiguous(
+        memory_format=torch.channels_last).requires_grad_(True)
+    target = torch.rand(2, 16, *size, dtype=torch.float64)
     target[:, :3] = 0  # zero targets where x <= 0: no gradient there
 
     def fused(v):
-        out, relu = relu_l1(v, target.clone(), keep_relu)
-        return (out, relu) if keep_relu else out
+        out, relu = relu_l1(v, target.clone(), pad)
+        return out if pad is None else (out, relu)
 
     def plain(v):
         out = (v.relu() - target).abs().mean(dim=1)
-        return (out, v.relu()) if keep_relu else out
+        return out if pad is None else (
+            out, F.pad(v.relu(), (pad, ) * 4, mode='replicate'))
 
     assert torch.autograd.gradcheck(fused, (x, ))
-    torch.testing.assert_close(fused(x), plain(x))
     outs_f, outs_p = fused(x), plain(x)
-    if not keep_relu:
+    if pad is None:
         outs_f, outs_p = (outs_f, ), (outs_p, )
-    ws = [torch.randn_like(o) for o in outs_f]
+    else:
+        assert outs_f[1].is_contiguous(memory_format=torch.channels_last)
+    for o_f, o_p in zip(outs_f, outs_p):
+        torch.testing.assert_close(o_f, o_p)
+    ws = [torch.randn_like(o) for o in outs_p]
     g_fused, = torch.autograd.grad(
         sum((o * w).sum() for o, w in zip(outs_f, ws)), x)
     g_plain, = torch.autograd.grad(
         sum((o * w).sum() for o, w in zip(outs_p, ws)), x)
     torch.testing.assert_close(g_fused, g_plain)
-    assert relu_l1(x, target.clone(), keep_relu)[1].requires_grad == keep_relu
+    relu = relu_l1(x, target.clone(), pad)[1]
+    assert relu is None if pad is None else relu.requires_grad
     # the target is overwritten: a second use of the same tensor is caught
     shared = target.clone()
-    out, _ = relu_l1(x, shared, keep_relu)
-    relu_l1(x, shared, keep_relu)
+    out, _ = relu_l1(x, shared, pad)
+    relu_l1(x, shared, pad)
     with pytest.raises(RuntimeError, match='modified by an inplace'):
         out.sum().backward()
 
@@ -663,12 +680,12 @@ def test_paper_layer_weights_by_name(edge_net_file):
 @pytest.mark.parametrize('num_classes, embed', [(4, None), (150, None),
                                                 (150, 32)])
 def test_backward_keeps_only_what_it_needs(num_classes, embed):
-    """Saved for backward: the masked softmax (C channels), the ReLU of
-    layer 1 for layer 2's input, the two layers' signed differences (16 +
-    32 channels), two single-channel maps, and for each frozen convolution
-    its weights and thin border strips; no padded copy of the
-    probabilities, no layer input kept whole (nor the class embedding's
-    output)."""
+    """Saved for backward: the padded masked softmax (C channels; with a
+    class embedding, the logits and the mask instead, to recompute it), the
+    padded ReLU of layer 1 for layer 2's input, the two layers' signed
+    differences (16 + 32 channels, layer 1's in a padded buffer), two
+    single-channel maps, and the frozen convolutions' weights; no layer
+    input kept whole besides (nor the class embedding's output)."""
     torch.manual_seed(0)
     net = SemedaEdgeNet(num_classes, embed_channels=embed).freeze()
     n, h, w = 2, 40, 48
@@ -684,37 +701,46 @@ def test_backward_keeps_only_what_it_needs(num_classes, embed):
         loss = semeda_loss(logits, target, net, (4.0, 2.0, 0.0),
                            band_width=3)
     loss.backward()
-    maps = (num_classes + 16 + 16 + 32 + 2) * n * h * w * 4
-    first_in = embed or num_classes
-    frame = 6 * (h + w + 2) * (first_in + 16) * n * 4  # 3-wide strips
-    weights = (first_in * 16 + 16 * 32) * 9 * 4 + (embed or 0) * \
-        num_classes * 4
-    assert sum(saved.values()) <= maps + frame + weights
+    plain, padded = n * h * w * 4, n * (h + 2) * (w + 2) * 4
+    first = (num_classes * padded if embed is None else
+             (num_classes + 1) * plain)
+    maps = first + (16 + 16) * padded + (32 + 2) * plain
+    weights = ((embed or num_classes) * 16 + 16 * 32) * 9 * 4 + (
+        embed or 0) * num_classes * 4
+    assert sum(saved.values()) <= maps + weights
 
 
+@pytest.mark.parametrize('pad', [0, 1, 2])
+@pytest.mark.parametrize('embed', [None, 8])
 @pytest.mark.parametrize('chunk', [None, 2 * 30 * 9])
-def test_softmax_embedding_by_chunks_equals_the_plain_expression(
-        monkeypatch, chunk):
-    """The loss's class-embedding path (softmax and embedding a few rows at
-    a time, probabilities recomputed in backward, written channels-last)
-    equals the 1 x 1 convolution of the masked softmax in values and input
-    gradients, over one chunk per image or many (``chunk`` elements: 2 rows
-    of 30 classes, the last chunk 1 row)."""
+def test_padded_softmax_equals_the_plain_expression(monkeypatch, chunk,
+                                                    embed, pad):
+    """The edge net's input in the loss (softmax, class embedding if any, a
+    few rows at a time, written channels-last and replicate-padded, per
+    image) equals the padded 1 x 1 convolution of the masked softmax in
+    values and input gradients, over one chunk per image or many
+    (``chunk`` elements: 2 rows of 30 classes, the last chunk 1 row)."""
     from mmseg_semeda.models.losses import utils
     if chunk is not None:
-        monkeypatch.setattr(utils, 'EMBED_CHUNK_ELEMENTS', chunk)
+        monkeypatch.setattr(utils, 'CHUNK_ELEMENTS', chunk)
     torch.manual_seed(0)
-    weight = torch.randn(8, 30, dtype=torch.float64)
+    weight = None if embed is None else torch.randn(embed, 30,
+                                                    dtype=torch.float64)
     x = torch.randn(2, 30, 7, 9, dtype=torch.float64, requires_grad=True)
     valid = (torch.rand(2, 7, 9) > 0.2).double()
-    got = utils.masked_softmax_embedding(x, valid, weight)
+
+    def padded(v):
+        return torch.cat(utils.padded_softmax(v, valid, weight, pad))
+
+    got = padded(x)
     assert got.is_contiguous(memory_format=torch.channels_last)
-    want = torch.einsum('ec,nchw->nehw', weight,
-                        x.softmax(1) * valid.unsqueeze(1))
+    want = x.softmax(1) * valid.unsqueeze(1)
+    if weight is not None:
+        want = torch.einsum('ec,nchw->nehw', weight, want)
+    want = F.pad(want, (pad, ) * 4, mode='replicate')
     torch.testing.assert_close(got, want)
     w = torch.randn_like(got)
     g_got, = torch.autograd.grad((got * w).sum(), x)
     g_want, = torch.autograd.grad((want * w).sum(), x)
     torch.testing.assert_close(g_got, g_want)
-    assert torch.autograd.gradcheck(
-        lambda v: utils.masked_softmax_embedding(v, valid, weight), (x, ))
+    assert torch.autograd.gradcheck(padded, (x, ))
