@@ -28,6 +28,8 @@ from .utils import (
 
 #: Momentum of the running pixel accuracy of ``start_iter='auto'``.
 ACC_MOMENTUM = 0.9
+
+
 class _ReluL1(torch.autograd.Function):
     """Channel mean of ``|relu(x) - target|`` (N, C, H, W) -> (N, H, W), and
     ``relu(x)`` for the next layer, in fewer passes over the maps than the

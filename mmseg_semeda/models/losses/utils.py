@@ -155,9 +155,10 @@ def padded_softmax(pred: Tensor, valid: Tensor, weight: Optional[Tensor],
     class embedding ``weight`` (E, C), if any, replicate-padded by ``pad``:
     a channels-last map (1, C or E, H + 2p, W + 2p) for each image, the
     input of the edge net's first convolution without padding (measured
-    at 21 classes, 2 x 256 x 256, 2 threads: 7.7 ms forward and backward
-    against 10.1 for the softmax of the whole map and its transposed
-    copies)."""
+    at 21 classes, 2 x 256 x 256, 2 threads: 9.0-10.9 ms forward and
+    backward, frame included, against 10.0-10.3 for the softmax of the
+    whole map and its transposed copies, which left the padding to the
+    convolutions)."""
     return _PaddedSoftmax.apply(pred.contiguous(), valid, weight, pad)
 
 
