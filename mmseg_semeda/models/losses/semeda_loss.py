@@ -38,8 +38,9 @@ class _ReluL1(torch.autograd.Function):
     ``(x.relu() - target).abs().mean(1)`` and ``x.relu()``: zero where
     ``x <= 0`` or where the difference is 0.
 
-    ``target`` is overwritten (with the difference). With ``pad`` None (the
-    last layer) the relu output is not returned; otherwise it comes
+    ``target`` is overwritten (with the sign of the difference); backward
+    keeps that sign as int8 (a quarter of the float map). With ``pad`` None
+    (the last layer) the relu output is not returned; otherwise it comes
     replicate-padded by ``pad`` in a channels-last buffer (the next valid
     convolution's input, see :func:`fill_border_`)."""
 
@@ -48,6 +49,9 @@ class _ReluL1(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         n, c, h, w = x.shape
         out = x.new_empty(n, h, w)
+        # all backward needs of the difference: its sign, a quarter of it
+        sign = torch.empty(x.shape, dtype=torch.int8, device=x.device,
+                           memory_format=torch.channels_last)
         if pad is not None:
             padded, relu = padded_buffer(x, x.shape, pad)
         # a few rows at a time on a CPU, so that each chunk's passes stay in
@@ -69,29 +73,30 @@ class _ReluL1(torch.autograd.Function):
                 # float first; masked_fill_ measured 2.5x slower on a CPU)
                 torch.ops.aten.threshold_backward.grad_input(
                     diff, x[part], 0, grad_input=diff)
+            sign[part] = diff.sign_()
         ctx.pad = pad
         if pad is None:
-            ctx.save_for_backward(target)
+            ctx.save_for_backward(sign)
             return out, None
         # backward masks the sum of both gradients by relu > 0 once
-        ctx.save_for_backward(target, relu)
+        ctx.save_for_backward(sign, relu)
         return out, fill_border_(padded, pad)
 
     @staticmethod
     def backward(ctx, grad: Optional[Tensor], grad_relu: Optional[Tensor]):
-        diff, *relu = ctx.saved_tensors
+        sign, *relu = ctx.saved_tensors
         if grad is None and grad_relu is None:
             return None, None, None
         if grad is not None:
-            grad_x = diff.sign().mul_(grad.unsqueeze(1) / diff.shape[1])
+            grad_x = sign.to(grad.dtype).mul_(grad.unsqueeze(1) / sign.shape[1])
         if grad_relu is not None:
             # the relu's gradient on the interior, the frame's folded in
-            pad, (h, w) = ctx.pad, diff.shape[-2:]
+            pad, (h, w) = ctx.pad, sign.shape[-2:]
             inner = grad_relu[..., pad:pad + h, pad:pad + w]
             grad_x = (inner.contiguous(memory_format=torch.channels_last)
                       if grad is None else grad_x.add_(inner))
             add_border_grad_(grad_x, grad_relu, pad)
-        if relu:  # masked by relu > 0 (the last layer's diff already is)
+        if relu:  # masked by relu > 0 (the last layer's sign already is)
             torch.ops.aten.threshold_backward.grad_input(
                 grad_x, relu[0], 0, grad_input=grad_x)
         return grad_x, None, None
