@@ -88,7 +88,8 @@ class _ReluL1(torch.autograd.Function):
         if grad is None and grad_relu is None:
             return None, None, None
         if grad is not None:
-            grad_x = sign.to(grad.dtype).mul_(grad.unsqueeze(1) / sign.shape[1])
+            grad_x = sign.to(grad.dtype).mul_(
+                grad.unsqueeze(1) / sign.shape[1])
         if grad_relu is not None:
             # the relu's gradient on the interior, the frame's folded in
             pad, (h, w) = ctx.pad, sign.shape[-2:]
@@ -318,6 +319,7 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
         pre = edge_net.layer(i, x, padded=True)
         if ACTIVATIONS[i] == 'relu':
             # activation, L1 and the next layer's padded input in one pass
+            # (a zero-weight layer before the last one drops its term)
             term, x = relu_l1(pre, gt, pad if more else None)
         else:
             x = activate(i, pre)
