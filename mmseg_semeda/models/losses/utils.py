@@ -109,13 +109,14 @@ class _PaddedSoftmax(torch.autograd.Function):
             out, inner = padded_buffer(x, (1, width, h, w), pad)
             inner = inner[0].permute(1, 2, 0)  # (H, W, E)
             for r0, r1 in _row_chunks(h, rows):
-                probs = x[i, :, r0:r1].softmax(dim=0).mul_(valid[i, r0:r1])
+                probs = x[i, :, r0:r1].softmax(dim=0)
                 if weight is None:
-                    inner[r0:r1].copy_(probs.permute(1, 2, 0))
-                else:  # (pixels, E): written as it is laid out
-                    inner[r0:r1].copy_(torch.matmul(
-                        probs.view(c, -1).t(), weight.t()).view(
-                            r1 - r0, w, width))
+                    probs = probs.mul_(valid[i, r0:r1]).permute(1, 2, 0)
+                else:  # (pixels, E), masked there: E < C channels
+                    probs = torch.matmul(probs.view(c, -1).t(), weight.t())
+                    probs = probs.mul_(valid[i, r0:r1].reshape(-1, 1)).view(
+                        r1 - r0, w, width)
+                inner[r0:r1].copy_(probs)
             outs.append(fill_border_(out, pad))
         ctx.rows, ctx.pad, ctx.shape = rows, pad, x.shape
         ctx.embed = weight is not None
@@ -126,6 +127,8 @@ class _PaddedSoftmax(torch.autograd.Function):
     def backward(ctx, *grads: Tensor):
         pad, (n, c, h, w) = ctx.pad, ctx.shape
         saved = ctx.saved_tensors
+        if ctx.embed:
+            x, valid, weight = saved
         grad_x = grads[0].new_empty(n, c, h, w)
         for i, grad in enumerate(grads):
             grad = grad[0]  # (E, H + 2p, W + 2p)
@@ -134,11 +137,10 @@ class _PaddedSoftmax(torch.autograd.Function):
                 g = grad[:, pad + r0:pad + r1, pad:pad + w].permute(
                     1, 2, 0).contiguous().permute(2, 0, 1)  # (E, R, W)
                 add_border_grad_(g, grad, pad, r0)
-                if ctx.embed:
-                    x, valid, weight = saved
-                    probs = x[i, :, r0:r1].softmax(dim=0).mul_(
-                        valid[i, r0:r1])
-                    g = torch.matmul(weight.t(), g.reshape(len(g), -1))
+                if ctx.embed:  # masked where the forward masked
+                    probs = x[i, :, r0:r1].softmax(dim=0)
+                    g = torch.matmul(weight.t(), g.mul_(
+                        valid[i, r0:r1]).reshape(len(g), -1))
                     grad_x[i, :, r0:r1] = torch._softmax_backward_data(
                         g.view_as(probs), probs, 0, probs.dtype)
                 else:
