@@ -30,7 +30,9 @@ setup(
     package_dir={'mmseg_semeda.checkpoints': 'checkpoints',
                  'mmseg_semeda.configs': 'configs'},
     package_data={'mmseg_semeda.checkpoints': ['*.pth'],
-                  'mmseg_semeda.configs': ['**/*.py', '**/*.txt']},
+                  'mmseg_semeda.configs': ['**/*.py', '**/*.txt'],
+                  # the CPU kernels' source, built on first use
+                  'mmseg_semeda.models.losses': ['csrc/*.cpp']},
     install_requires=[
         'torch>=2.0,<3',
         'numpy>=1.22,<3',

@@ -283,11 +283,19 @@ class SemedaEdgeNet(nn.Module):
                 tap = dy * k + dx
                 torch.add(index[:, dy:dy + h, dx:dx + w], (c + 1) * tap,
                           out=taps[..., tap])
-        table = F.pad(self.first_weight(), (0, 0, 0, 0, 0, 1))  # (O, C+1, k, k)
-        table = table.permute(2, 3, 1, 0).reshape(k * k * (c + 1), -1)
-        out = F.embedding_bag(taps.view(-1, k * k), table, mode='sum')
+        out = F.embedding_bag(taps.view(-1, k * k), self.label_table(),
+                              mode='sum')
         out = out.add_(self.conv1.bias).view(n, h, w, -1)
         return out.permute(0, 3, 1, 2)
+
+    def label_table(self) -> Tensor:
+        """The first layer's weights as a lookup table (k * k * (C + 1), O):
+        row ``t * (C + 1) + c`` is tap ``t``'s weights on class ``c``; row
+        ``C`` of each tap, all zero, serves the ignore label."""
+        k, c = self.kernel_size, self.num_classes
+        table = F.pad(self.first_weight(), (0, 0, 0, 0, 0, 1))  # (O, C+1, k, k)
+        return table.permute(2, 3, 1, 0).reshape(k * k * (c + 1),
+                                                 -1).contiguous()
 
     def first_weight(self) -> Tensor:
         """The first layer's k x k weights on the classes (O, C, k, k): the

@@ -18,6 +18,7 @@ from ..edge_net import (
     fill_border_,
     padded_buffer,
 )
+from . import cpu_kernels
 from .utils import (
     CHUNK_ELEMENTS,
     check_loss_settings,
@@ -31,16 +32,16 @@ ACC_MOMENTUM = 0.9
 
 
 class _ReluL1(torch.autograd.Function):
-    """Channel mean of ``|relu(x) - target|`` (N, C, H, W) -> (N, H, W), and
-    ``relu(x)`` for the next layer, in fewer passes over the maps than the
-    unfused expressions (which write relu, difference, absolute value and,
-    for the next layer, relu again). Same values and (sub)gradients as
-    ``(x.relu() - target).abs().mean(1)`` and ``x.relu()``: zero where
-    ``x <= 0`` or where the difference is 0.
+    """Channel mean of ``|relu(x) - relu(target)|`` (N, C, H, W) -> (N, H,
+    W), and ``relu(x)`` for the next layer, in one pass over each map (the
+    unfused expressions write relu, difference, absolute value and, for the
+    next layer, relu again, each a full map). Same values and
+    (sub)gradients as ``(x.relu() - target.relu()).abs().mean(1)`` and
+    ``x.relu()``: zero where ``x <= 0`` or where the difference is 0.
 
-    ``target`` is overwritten (with the sign of the difference); backward
-    keeps that sign as int8 (a quarter of the float map). With ``pad`` None
-    (the last layer) the relu output is not returned; otherwise it comes
+    Backward keeps the sign of the difference as int8 (a quarter of the
+    float map) and, unless last, the relu output. With ``pad`` None (the
+    last layer) the relu output is not returned; otherwise it comes
     replicate-padded by ``pad`` in a channels-last buffer (the next valid
     convolution's input, see :func:`fill_border_`)."""
 
@@ -49,32 +50,41 @@ class _ReluL1(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         n, c, h, w = x.shape
         out = x.new_empty(n, h, w)
-        # all backward needs of the difference: its sign, a quarter of it
         sign = torch.empty(x.shape, dtype=torch.int8, device=x.device,
                            memory_format=torch.channels_last)
         if pad is not None:
             padded, relu = padded_buffer(x, x.shape, pad)
-        # a few rows at a time on a CPU, so that each chunk's passes stay in
-        # cache (measured at 21 classes, 2 x 256 x 256, 2 threads: the loss
-        # 1-3 ms faster)
-        rows = h if x.device.type != 'cpu' else max(
-            1, CHUNK_ELEMENTS // (n * c * w))
+        ctx.pad, ctx.kernels = pad, cpu_kernels.usable(x, target)
+        if ctx.kernels is not None:  # one pass, on a CPU
+            # the int8 code holds the sign where x > 0 and 2 elsewhere: the
+            # relu mask too, so the relu map is not kept
+            ctx.kernels.relu_l1_forward(
+                x.contiguous(memory_format=torch.channels_last),
+                target if target.stride(1) == 1 and target.stride(3) == c
+                else target.contiguous(memory_format=torch.channels_last),
+                out, sign, None if pad is None else padded, pad or 0)
+            ctx.save_for_backward(sign)
+            return out, None if pad is None else fill_border_(padded, pad)
+        rows = _chunk_rows(x)
+        # a chunk's intermediates go to buffers reused by every chunk
+        # (they stay in cache; the maps are read once and written once)
+        diff, part_relu = (x.new_empty(n, min(rows, h), w, c).permute(
+            0, 3, 1, 2) for _ in range(2))
         for r0 in range(0, h, rows):
-            part = (Ellipsis, slice(r0, r0 + rows), slice(None))
-            diff = torch.sub(
-                x[part].clamp_min(0) if pad is None else torch.clamp_min(
-                    x[part], 0, out=relu[part]),
-                target[part],
-                out=target[part])
-            torch.mean(diff.abs(), dim=1, out=out[:, r0:r0 + rows])
+            part, r = (Ellipsis, slice(r0, r0 + rows), slice(None)), \
+                min(rows, h - r0)
+            d, a = diff[..., :r, :], part_relu[..., :r, :]
+            torch.clamp_min(x[part], 0,
+                            out=a if pad is None else relu[part])
+            torch.clamp_min(target[part], 0, out=d)
+            torch.sub(a if pad is None else relu[part], d, out=d)
+            torch.mean(torch.abs(d, out=a), dim=1, out=out[:, r0:r0 + r])
             if pad is None:
                 # the L1 gradient is the sign where relu has one: mask in
-                # place (a product with ``x > 0`` converts the mask to
-                # float first; masked_fill_ measured 2.5x slower on a CPU)
+                # place (masked_fill_ measured 2.5x slower on a CPU)
                 torch.ops.aten.threshold_backward.grad_input(
-                    diff, x[part], 0, grad_input=diff)
-            sign[part] = diff.sign_()
-        ctx.pad = pad
+                    d, x[part], 0, grad_input=d)
+            sign[part] = d.sign_()
         if pad is None:
             ctx.save_for_backward(sign)
             return out, None
@@ -87,33 +97,59 @@ class _ReluL1(torch.autograd.Function):
         sign, *relu = ctx.saved_tensors
         if grad is None and grad_relu is None:
             return None, None, None
+        if ctx.kernels is not None:
+            if grad_relu is not None:
+                grad_relu = grad_relu.contiguous(
+                    memory_format=torch.channels_last)
+            return ctx.kernels.relu_l1_backward(sign, grad, grad_relu,
+                                                ctx.pad or 0), None, None
+        n, c, h, w = sign.shape
+        pad = ctx.pad
+        grad_x = torch.empty(sign.shape, dtype=(grad if grad is not None
+                                                else grad_relu).dtype,
+                             device=sign.device,
+                             memory_format=torch.channels_last)
         if grad is not None:
-            grad_x = sign.to(grad.dtype).mul_(
-                grad.unsqueeze(1) / sign.shape[1])
-        if grad_relu is not None:
-            # the relu's gradient on the interior, the frame's folded in
-            pad, (h, w) = ctx.pad, sign.shape[-2:]
-            inner = grad_relu[..., pad:pad + h, pad:pad + w]
-            grad_x = (inner.contiguous(memory_format=torch.channels_last)
-                      if grad is None else grad_x.add_(inner))
-            add_border_grad_(grad_x, grad_relu, pad)
-        if relu:  # masked by relu > 0 (the last layer's sign already is)
-            torch.ops.aten.threshold_backward.grad_input(
-                grad_x, relu[0], 0, grad_input=grad_x)
+            grad = grad.unsqueeze(1) / c
+        rows = _chunk_rows(grad_x)
+        for r0 in range(0, h, rows):
+            part = (Ellipsis, slice(r0, r0 + rows), slice(None))
+            g = grad_x[part]
+            if grad is not None:
+                torch.mul(sign[part], grad[part], out=g)
+            if grad_relu is not None:
+                # the relu's gradient on the interior, the frame's folded in
+                inner = grad_relu[..., pad + r0:pad + r0 + g.shape[-2],
+                                  pad:pad + w]
+                g.copy_(inner) if grad is None else g.add_(inner)
+                add_border_grad_(g, grad_relu, pad, r0)
+            if relu:  # masked by relu > 0 (the last layer's sign already is)
+                torch.ops.aten.threshold_backward.grad_input(
+                    g, relu[0][part], 0, grad_input=g)
         return grad_x, None, None
+
+
+def _chunk_rows(x: Tensor) -> int:
+    """Rows of ``x`` (N, C, H, W) per chunk of the elementwise passes: a few
+    on a CPU, so that each chunk's passes stay in cache (measured at 21
+    classes, 2 x 256 x 256, 2 threads: the loss 1-3 ms faster), all
+    elsewhere."""
+    n, c, h, w = x.shape
+    return h if x.device.type != 'cpu' else max(
+        1, CHUNK_ELEMENTS // (n * c * w))
 
 
 def relu_l1(x: Tensor, target: Tensor,
             pad: Optional[int] = None) -> Tuple[Tensor, Optional[Tensor]]:
-    """``(x.relu() - target).abs().mean(dim=1)`` and ``x.relu()`` in fewer
-    passes; ``target`` gets no gradient and is overwritten. With ``pad``
-    None (the last layer) the relu output is None; otherwise it is returned
+    """``(x.relu() - target.relu()).abs().mean(dim=1)`` and ``x.relu()`` in
+    one pass over the maps; ``target`` gets no gradient. With ``pad`` None
+    (the last layer) the relu output is None; otherwise it is returned
     replicate-padded by ``pad``, channels-last (N, C, H + 2p, W + 2p).
 
     Example:
-        >>> x, t = torch.randn(1, 4, 3, 3), torch.rand(1, 4, 3, 3)
-        >>> plain = (x.relu() - t).abs().mean(dim=1)
-        >>> torch.allclose(relu_l1(x, t.clone())[0], plain)
+        >>> x, t = torch.randn(1, 4, 3, 3), torch.randn(1, 4, 3, 3)
+        >>> plain = (x.relu() - t.relu()).abs().mean(dim=1)
+        >>> torch.allclose(relu_l1(x, t)[0], plain)
         True
     """
     return _ReluL1.apply(x, target.detach(), pad)
@@ -302,20 +338,32 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
     non-zero weight, for one image, from the first convolution's input
     (:func:`padded_softmax`)."""
     num_layers, pad = len(layer_weights), edge_net.kernel_size // 2
+    kernels = cpu_kernels.usable(first_in) if target.dtype == torch.int64 \
+        else None
     with torch.no_grad():
-        gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
+        if kernels is not None:  # relu(conv1(onehot)), padded, in one pass
+            n, (h, w) = len(target), target.shape[-2:]
+            padded, gt = padded_buffer(
+                first_in, (n, edge_net.conv1.out_channels, h, w), pad)
+            kernels.labels_first_layer(
+                target.contiguous(), edge_net.label_table().float(),
+                edge_net.conv1.bias.float(), edge_net.kernel_size,
+                -1 if ignore_index is None else ignore_index, [padded], pad)
+            fill_border_(padded, pad)
+        else:
+            gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
     x, terms = first_in, []
     for i, lam in enumerate(layer_weights):
         more = i + 1 < num_layers  # (then layer i is a relu layer)
         with torch.no_grad():  # the labels' embedding, then their next layer
             if more:
-                padded, inner = padded_buffer(gt, gt.shape, pad)
-                gt = torch.clamp_min(gt, 0, out=inner)
-                gt_next = edge_net.layer(i + 1, fill_border_(padded, pad),
-                                         padded=True)
-            else:
-                gt = gt.relu_() if ACTIVATIONS[i] == 'relu' else activate(
-                    i, gt)
+                if i or kernels is None:
+                    padded, inner = padded_buffer(gt, gt.shape, pad)
+                    gt = torch.clamp_min(gt, 0, out=inner)
+                    fill_border_(padded, pad)
+                gt_next = edge_net.layer(i + 1, padded, padded=True)
+            elif ACTIVATIONS[i] != 'relu':  # (relu_l1 applies the relu)
+                gt = activate(i, gt)
         pre = edge_net.layer(i, x, padded=True)
         if ACTIVATIONS[i] == 'relu':
             # activation, L1 and the next layer's padded input in one pass

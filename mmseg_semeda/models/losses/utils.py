@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ...edges import valid_mask
 from ..edge_net import add_border_grad_, fill_border_, padded_buffer
+from . import cpu_kernels
 
 
 def check_seg_inputs(pred: Tensor,
@@ -101,6 +102,16 @@ class _PaddedSoftmax(torch.autograd.Function):
     def forward(ctx, x: Tensor, valid: Tensor, weight: Optional[Tensor],
                 pad: int):
         n, c, h, w = x.shape
+        ctx.pad, ctx.shape = pad, x.shape
+        ctx.kernels = None if weight is not None else cpu_kernels.usable(
+            x, valid)
+        if ctx.kernels is not None:  # one pass, on a CPU
+            outs = [padded_buffer(x, (1, c, h, w), pad)[0] for _ in range(n)]
+            ctx.kernels.softmax_padded_forward(x, valid.contiguous(), outs,
+                                               pad)
+            outs = tuple(fill_border_(out, pad) for out in outs)
+            ctx.save_for_backward(*outs)
+            return outs
         rows = h if x.device.type != 'cpu' else max(
             1, CHUNK_ELEMENTS // (c * w))
         width = c if weight is None else weight.shape[0]
@@ -118,8 +129,7 @@ class _PaddedSoftmax(torch.autograd.Function):
                         r1 - r0, w, width)
                 inner[r0:r1].copy_(probs)
             outs.append(fill_border_(out, pad))
-        ctx.rows, ctx.pad, ctx.shape = rows, pad, x.shape
-        ctx.embed = weight is not None
+        ctx.rows, ctx.embed = rows, weight is not None
         ctx.save_for_backward(*((x, valid, weight) if ctx.embed else outs))
         return tuple(outs)
 
@@ -127,6 +137,11 @@ class _PaddedSoftmax(torch.autograd.Function):
     def backward(ctx, *grads: Tensor):
         pad, (n, c, h, w) = ctx.pad, ctx.shape
         saved = ctx.saved_tensors
+        if ctx.kernels is not None:
+            grads = [g.contiguous(memory_format=torch.channels_last)
+                     for g in grads]
+            return ctx.kernels.softmax_padded_backward(
+                grads, list(saved), h, w, pad), None, None, None
         if ctx.embed:
             x, valid, weight = saved
         grad_x = grads[0].new_empty(n, c, h, w)

@@ -1,0 +1,91 @@
+"""The SEMEDA loss's CPU kernels (``csrc/semeda_cpu.cpp``), built on first use.
+
+The loss's elementwise work on a CPU (the softmax written into the first
+convolution's padded input, the ReLU-L1 of each layer, and their backwards)
+runs in these kernels, which read each map once and write each result once,
+on torch's own threads. The eager PyTorch code does the same work in several
+passes and is kept for every other case: other devices, other dtypes, and
+machines where the kernels cannot be built.
+
+They are built with torch's C++ extension loader the first time a process
+needs them (about 30 s; the result is cached in torch's extension directory,
+``TORCH_EXTENSIONS_DIR``, and loaded in about a second afterwards). Building
+needs a C++ compiler, which installing mmcv from source already requires;
+without one the loss warns once and runs the eager code.
+"""
+from __future__ import annotations
+
+import os.path as osp
+import time
+import warnings
+from typing import Any, Optional
+
+import torch
+
+_SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc',
+                   'semeda_cpu.cpp')
+
+#: The vector instructions the kernels are compiled for, per torch's
+#: detected CPU capability (the extension's name carries it, so that
+#: machines sharing a cache directory do not share a binary they cannot run).
+_ARCH_FLAGS = {
+    'AVX512': ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512dq',
+               '-mavx2', '-mfma'],
+    'AVX2': ['-mavx2', '-mfma'],
+}
+
+#: Reassociating float sums lets the compiler vectorise the channel sums.
+_MATH_FLAGS = ['-O3', '-fno-trapping-math', '-fassociative-math',
+               '-fno-signed-zeros']
+
+_state: dict = {}
+
+
+def kernels() -> Optional[Any]:
+    """The compiled kernels, built or loaded on the first call; None (after
+    one warning) where they cannot be built."""
+    if 'module' not in _state:
+        _state['module'] = _build()
+    return _state['module']
+
+
+def build_seconds() -> Optional[float]:
+    """Seconds the first :func:`kernels` call took in this process (a build,
+    or a load from the cache), None before it."""
+    return _state.get('seconds')
+
+
+def usable(*tensors: torch.Tensor) -> Optional[Any]:
+    """The kernels if every tensor is a float32 CPU tensor and they could be
+    built, else None (then the caller runs its eager code)."""
+    if not all(t.device.type == 'cpu' and t.dtype == torch.float32
+               for t in tensors):
+        return None
+    return kernels()
+
+
+def _build() -> Optional[Any]:
+    from mmengine.logging import print_log
+    from torch.utils.cpp_extension import load
+    capability = torch.backends.cpu.get_cpu_capability()
+    cflags = _MATH_FLAGS + _ARCH_FLAGS.get(capability, [])
+    ldflags = []
+    if 'OpenMP' in torch.__config__.parallel_info():
+        # at::parallel_for is inlined: without OpenMP it would run on one
+        # thread under torch's OpenMP backend
+        cflags, ldflags = cflags + ['-fopenmp'], ['-fopenmp']
+    name = f'mmseg_semeda_cpu_{capability.lower()}'
+    print_log(f'SemedaLoss: loading its CPU kernels ({name}; the first time '
+              'on a machine builds them, about 30 s)', logger='current')
+    start = time.perf_counter()
+    try:
+        module = load(name=name, sources=[_SOURCE], extra_cflags=cflags,
+                      extra_ldflags=ldflags, verbose=False)
+    except Exception as err:  # no compiler, no ninja, a failed build...
+        warnings.warn(
+            f'SemedaLoss could not build its CPU kernels ({type(err).__name__}'
+            f': {str(err).strip()[:300]}); it runs its eager PyTorch code '
+            'on the CPU instead, which gives the same values more slowly.')
+        module = None
+    _state['seconds'] = time.perf_counter() - start
+    return module

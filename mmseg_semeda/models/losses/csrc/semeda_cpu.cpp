@@ -1,0 +1,443 @@
+// CPU kernels of the SEMEDA loss's elementwise work (float32).
+//
+// Each kernel reads its maps once and writes its results once, a row of
+// pixels at a time on torch's intra-op threads (at::parallel_for). They
+// compute what the eager code in semeda_loss.py and utils.py computes
+// (tested against it): the softmax of the logits, masked and written
+// transposed into the first convolution's padded channels-last input; its
+// backward, which folds the padding frame's gradient back and writes the
+// logits' gradient in their layout; the ReLU-L1 of a layer and its backward.
+//
+// Layouts: logits (N, C, H, W) contiguous; "padded" maps are channels-last
+// (H + 2p, W + 2p, C) per image, the map in the interior and a frame of p
+// pixels; other maps are channels-last (N, H, W, C).
+//
+// The row functions take plain pointers and sizes: their int8 stores could
+// otherwise alias the sizes and stop the compiler from vectorising.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+using i64 = int64_t;
+
+// exp(x) for x <= 0 (softmax arguments less their max): Cephes' expf on a
+// range-reduced argument, plain arithmetic that the compiler vectorises;
+// within 2 ulp of std::exp, and 0 < exp(-87) below that.
+inline float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float q = 1.9875691500e-4f;
+  q = q * r + 1.3981999507e-3f;
+  q = q * r + 8.3334519073e-3f;
+  q = q * r + 4.1665795894e-2f;
+  q = q * r + 1.6666665459e-1f;
+  q = q * r + 5.0000001201e-1f;
+  q = q * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return q * scale;
+}
+
+// Pixels per block of a row: a block's C x B temporaries stay in cache.
+constexpr i64 kBlock = 64;
+
+// One row of the masked softmax: logits x (C planes of stride `plane`, a
+// row of w pixels each), mask v (w), written channels-last at out (w, c).
+void softmax_row(const float* __restrict x, i64 plane, const float* v,
+                 float* __restrict out, i64 w, i64 c,
+                 float* __restrict tmp) {
+  float m[kBlock], s[kBlock];
+  for (i64 x0 = 0; x0 < w; x0 += kBlock) {
+    const i64 b = std::min(kBlock, w - x0);
+    const float* xb = x + x0;
+    for (i64 j = 0; j < b; ++j) m[j] = xb[j];
+    for (i64 k = 1; k < c; ++k)
+      for (i64 j = 0; j < b; ++j) m[j] = std::max(m[j], xb[k * plane + j]);
+    for (i64 j = 0; j < b; ++j) s[j] = 0.0f;
+    for (i64 k = 0; k < c; ++k) {
+      float* t = tmp + k * kBlock;
+      for (i64 j = 0; j < b; ++j) {
+        t[j] = exp_nonpositive(xb[k * plane + j] - m[j]);
+        s[j] += t[j];
+      }
+    }
+    for (i64 j = 0; j < b; ++j) s[j] = v[x0 + j] / s[j];
+    for (i64 j = 0; j < b; ++j) {
+      float* o = out + (x0 + j) * c;
+      for (i64 k = 0; k < c; ++k) o[k] = tmp[k * kBlock + j] * s[j];
+    }
+  }
+}
+
+// out (w, c) = the gradient reaching interior row y of a padded map `grad`
+// (rows of `row` floats, frame p, interior h x w), the frame's folded in.
+void fold_row(const float* __restrict grad, i64 row, i64 y, i64 h, i64 w,
+              i64 p, i64 c, float* __restrict out) {
+  std::memcpy(out, grad + (y + p) * row + p * c, sizeof(float) * w * c);
+  i64 lo[3] = {y + p, 0, h + p}, hi[3] = {y + p + 1, 0, h + p};
+  if (y == 0) hi[1] = p;
+  if (y == h - 1) hi[2] = h + 2 * p;
+  for (int r = 0; r < 3; ++r) {
+    for (i64 yy = lo[r]; yy < hi[r]; ++yy) {
+      const float* g = grad + yy * row;
+      if (r > 0)
+        for (i64 i = 0; i < w * c; ++i) out[i] += g[p * c + i];
+      for (i64 j = 0; j < p; ++j) {
+        for (i64 k = 0; k < c; ++k) {
+          out[k] += g[j * c + k];
+          out[(w - 1) * c + k] += g[(w + p + j) * c + k];
+        }
+      }
+    }
+  }
+}
+
+// One row of the softmax backward: g and probs channels-last (w, c), the
+// result p * (g - sum_k p_k g_k) written into C planes of stride `plane`.
+void softmax_backward_row(const float* __restrict g,
+                          const float* __restrict probs,
+                          float* __restrict out, i64 plane, i64 w, i64 c,
+                          float* __restrict tmp) {
+  for (i64 x0 = 0; x0 < w; x0 += kBlock) {
+    const i64 b = std::min(kBlock, w - x0);
+    for (i64 j = 0; j < b; ++j) {
+      const float* pj = probs + (x0 + j) * c;
+      const float* gj = g + (x0 + j) * c;
+      float dot = 0.0f;
+      for (i64 k = 0; k < c; ++k) dot += pj[k] * gj[k];
+      for (i64 k = 0; k < c; ++k) tmp[k * kBlock + j] = pj[k] * (gj[k] - dot);
+    }
+    for (i64 k = 0; k < c; ++k)
+      std::memcpy(out + k * plane + x0, tmp + k * kBlock, sizeof(float) * b);
+  }
+}
+
+// One row of the ReLU-L1: x and target (w, c); out (w) the channel mean of
+// |relu(x) - relu(target)|; code (w, c) the sign of that difference where
+// x > 0, 2 where x <= 0 (no gradient); relu(x) into `relu` unless null.
+// Elementwise over the whole row first (tmp: w * c floats), then the
+// channel sums: both loops vectorise.
+void relu_l1_row(const float* __restrict x, const float* __restrict target,
+                 int8_t* __restrict code, float* __restrict out,
+                 float* __restrict relu, i64 w, i64 c,
+                 float* __restrict tmp) {
+  const i64 n = w * c;
+  for (i64 i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float d = std::max(v, 0.0f) - std::max(target[i], 0.0f);
+    tmp[i] = std::fabs(d);
+    const float sign = (d > 0.0f ? 1.0f : 0.0f) - (d < 0.0f ? 1.0f : 0.0f);
+    const float on = v > 0.0f ? 1.0f : 0.0f;
+    code[i] = static_cast<int8_t>(
+        static_cast<int32_t>(on * sign + (1.0f - on) * 2.0f));
+  }
+  if (relu)
+    for (i64 i = 0; i < n; ++i) relu[i] = std::max(x[i], 0.0f);
+  const float inv = 1.0f / static_cast<float>(c);
+  for (i64 j = 0; j < w; ++j) {
+    float acc = 0.0f;
+    for (i64 k = 0; k < c; ++k) acc += tmp[j * c + k];
+    out[j] = acc * inv;
+  }
+}
+
+// One row of the ReLU-L1 backward: out (w, c) = code * grad / c + g where
+// code != 2, else 0; grad (w) and g (w, c) may be null. tmp: w * c floats.
+void relu_l1_backward_row(const int8_t* __restrict code,
+                          const float* __restrict grad,
+                          const float* __restrict g, float* __restrict out,
+                          i64 w, i64 c, float* __restrict tmp) {
+  const i64 n = w * c;
+  for (i64 i = 0; i < n; ++i) tmp[i] = static_cast<float>(code[i]);
+  const float inv = 1.0f / static_cast<float>(c);
+  for (i64 j = 0; j < w; ++j) {
+    const float s = grad ? grad[j] * inv : 0.0f;
+    const float* qj = tmp + j * c;
+    float* oj = out + j * c;
+    if (g) {
+      const float* gj = g + j * c;
+      for (i64 k = 0; k < c; ++k)
+        oj[k] = qj[k] == 2.0f ? 0.0f : qj[k] * s + gj[k];
+    } else {
+      for (i64 k = 0; k < c; ++k) oj[k] = qj[k] == 2.0f ? 0.0f : qj[k] * s;
+    }
+  }
+}
+
+// One row of the labels' first layer: out (w, o) = relu(bias + sum over
+// the k x k taps t of table[t][label at pixel + t]), neighbours outside the
+// image replicated. `offset` holds, for each of the k label rows of the
+// taps, the table offset of each label of the row replicate-padded by k / 2
+// (the ignore label and labels outside [0, C) at the all-zero row C).
+void labels_row(const i64* __restrict offset, const float* __restrict table,
+                const float* __restrict bias, float* __restrict out, i64 w,
+                i64 k, i64 tap_stride, i64 o, float* __restrict acc) {
+  const i64 wp = w + k - 1;
+  for (i64 j = 0; j < w; ++j) {
+    for (i64 q = 0; q < o; ++q) acc[q] = bias[q];
+    for (i64 dy = 0; dy < k; ++dy) {
+      for (i64 dx = 0; dx < k; ++dx) {
+        const float* t = table + (dy * k + dx) * tap_stride +
+                         offset[dy * wp + j + dx];
+        for (i64 q = 0; q < o; ++q) acc[q] += t[q];
+      }
+    }
+    for (i64 q = 0; q < o; ++q) out[j * o + q] = std::max(acc[q], 0.0f);
+  }
+}
+
+// labels_row for 16 channels (the default edge net's): a row of the table
+// is one vector of 16 floats (GCC and Clang vector extensions; one AVX-512
+// register, two AVX2 ones).
+typedef float Row16 __attribute__((vector_size(64), aligned(4)));
+
+void labels_row16(const i64* __restrict offset,
+                  const float* __restrict table,
+                  const float* __restrict bias, float* __restrict out, i64 w,
+                  i64 k, i64 tap_stride) {
+  const i64 wp = w + k - 1;
+  const Row16 zero = {};
+  for (i64 j = 0; j < w; ++j) {
+    Row16 acc = *reinterpret_cast<const Row16*>(bias);
+    for (i64 dy = 0; dy < k; ++dy) {
+      const i64* off = offset + dy * wp + j;
+      const float* tap = table + dy * k * tap_stride;
+      for (i64 dx = 0; dx < k; ++dx)
+        acc += *reinterpret_cast<const Row16*>(tap + dx * tap_stride +
+                                               off[dx]);
+    }
+    *reinterpret_cast<Row16*>(out + j * 16) = acc > zero ? acc : zero;
+  }
+}
+
+void check_float(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat, name,
+              ": expected a float32 CPU tensor, got ", t.scalar_type(),
+              " on ", t.device());
+}
+
+void check_channels_last(const at::Tensor& t, const char* name) {
+  check_float(t, name);
+  TORCH_CHECK(t.dim() == 4 && t.is_contiguous(at::MemoryFormat::ChannelsLast),
+              name, ": expected a channels-last (N, C, H, W) map, got sizes ",
+              t.sizes(), " and strides ", t.strides());
+}
+
+// The data of per-image padded buffers (1, c, h + 2p, w + 2p), checked.
+std::vector<float*> padded_buffers(const std::vector<at::Tensor>& buffers,
+                                   i64 c, i64 h, i64 w, i64 p) {
+  std::vector<float*> data;
+  for (const auto& b : buffers) {
+    check_channels_last(b, "buffer");
+    TORCH_CHECK(b.size(0) == 1 && b.size(1) == c && b.size(2) == h + 2 * p &&
+                    b.size(3) == w + 2 * p,
+                "expected a padded buffer (1, ", c, ", ", h + 2 * p, ", ",
+                w + 2 * p, "), got ", b.sizes());
+    data.push_back(b.data_ptr<float>());
+  }
+  return data;
+}
+
+}  // namespace
+
+// Softmax over the classes of the logits x (N, C, H, W), times valid
+// (N, H, W), written into the interior of out[i] (1, C, H + 2p, W + 2p),
+// channels-last, for each image i. The frame is left to the caller.
+void softmax_padded_forward(const at::Tensor& x, const at::Tensor& valid,
+                            const std::vector<at::Tensor>& out, i64 p) {
+  check_float(x, "logits");
+  check_float(valid, "valid");
+  TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && valid.is_contiguous(),
+              "softmax_padded_forward: contiguous logits and mask expected");
+  const i64 n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  TORCH_CHECK(static_cast<i64>(out.size()) == n, "one buffer per image");
+  const i64 row = (w + 2 * p) * c;
+  const std::vector<float*> outs = padded_buffers(out, c, h, w, p);
+  const float* xs = x.data_ptr<float>();
+  const float* vs = valid.data_ptr<float>();
+  at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
+    std::vector<float> tmp(c * kBlock);
+    for (i64 ny = begin; ny < end; ++ny) {
+      const i64 i = ny / h, y = ny % h;
+      softmax_row(xs + (i * c * h + y) * w, h * w, vs + ny * w,
+                  outs[i] + (y + p) * row + p * c, w, c, tmp.data());
+    }
+  });
+}
+
+// The logits' gradient (N, C, H, W) from the gradients grad[i] of the padded
+// probability maps and the saved maps probs[i] (masked, as the forward wrote
+// them): p * (g - sum_k p_k g_k), with g folded from the frame.
+at::Tensor softmax_padded_backward(const std::vector<at::Tensor>& grad,
+                                   const std::vector<at::Tensor>& probs,
+                                   i64 h, i64 w, i64 p) {
+  const i64 n = grad.size();
+  TORCH_CHECK(n > 0 && static_cast<i64>(probs.size()) == n,
+              "one gradient and one probability map per image");
+  const i64 c = grad[0].size(1), row = (w + 2 * p) * c;
+  std::vector<const float*> gs, ps;
+  for (i64 i = 0; i < n; ++i) {
+    check_channels_last(grad[i], "gradient");
+    check_channels_last(probs[i], "probabilities");
+    TORCH_CHECK(grad[i].sizes() == probs[i].sizes(), "sizes differ");
+    gs.push_back(grad[i].data_ptr<float>());
+    ps.push_back(probs[i].data_ptr<float>());
+  }
+  at::Tensor out = at::empty({n, c, h, w}, grad[0].options());
+  float* os = out.data_ptr<float>();
+  at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
+    std::vector<float> g(w * c), tmp(c * kBlock);
+    for (i64 ny = begin; ny < end; ++ny) {
+      const i64 i = ny / h, y = ny % h;
+      fold_row(gs[i], row, y, h, w, p, c, g.data());
+      softmax_backward_row(g.data(), ps[i] + (y + p) * row + p * c,
+                           os + (i * c * h + y) * w, h * w, w, c,
+                           tmp.data());
+    }
+  });
+  return out;
+}
+
+// The ReLU-L1 of x (N, C, H, W) against target (same sizes), both
+// channels-last (the target may be the interior of a padded buffer): the
+// per-pixel term into out (N, H, W), the int8 code (see relu_l1_row) into
+// code, and relu(x) into the interior of the padded buffer `relu` (frame p)
+// if given.
+void relu_l1_forward(const at::Tensor& x, const at::Tensor& target,
+                     const at::Tensor& out, const at::Tensor& code,
+                     const c10::optional<at::Tensor>& relu, i64 p) {
+  check_channels_last(x, "x");
+  check_float(target, "target");
+  const i64 n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  TORCH_CHECK(target.sizes() == x.sizes() && target.stride(1) == 1 &&
+                  target.stride(3) == c,
+              "relu_l1_forward: a channels-last target of x's sizes "
+              "expected, got sizes ", target.sizes(), " and strides ",
+              target.strides());
+  TORCH_CHECK(code.scalar_type() == at::kChar && code.sizes() == x.sizes() &&
+                  code.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+                  out.is_contiguous() && out.numel() == n * h * w,
+              "relu_l1_forward: wrong output buffers");
+  const i64 trow = target.stride(2), timg = target.stride(0);
+  const i64 rrow = (w + 2 * p) * c, rimg = (h + 2 * p) * rrow;
+  if (relu) check_channels_last(*relu, "relu");
+  const float* xs = x.data_ptr<float>();
+  const float* ts = target.data_ptr<float>();
+  int8_t* cs = code.data_ptr<int8_t>();
+  float* os = out.data_ptr<float>();
+  float* rs = relu ? relu->data_ptr<float>() : nullptr;
+  at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
+    std::vector<float> tmp(w * c);
+    for (i64 ny = begin; ny < end; ++ny) {
+      const i64 i = ny / h, y = ny % h;
+      relu_l1_row(xs + ny * w * c, ts + i * timg + y * trow, cs + ny * w * c,
+                  os + ny * w,
+                  rs ? rs + i * rimg + (y + p) * rrow + p * c : nullptr, w,
+                  c, tmp.data());
+    }
+  });
+}
+
+// The gradient of x (N, C, H, W, channels-last) from the code of the
+// forward, the term's gradient `grad` (N, H, W) and the gradient of the
+// padded relu output `grad_relu` (frame p); either gradient may be absent.
+at::Tensor relu_l1_backward(const at::Tensor& code,
+                            const c10::optional<at::Tensor>& grad,
+                            const c10::optional<at::Tensor>& grad_relu,
+                            i64 p) {
+  const i64 n = code.size(0), c = code.size(1), h = code.size(2),
+            w = code.size(3);
+  at::Tensor out = at::empty({n, c, h, w}, code.options().dtype(at::kFloat),
+                             at::MemoryFormat::ChannelsLast);
+  at::Tensor gc;
+  if (grad) {
+    check_float(*grad, "gradient");
+    gc = grad->contiguous();
+  }
+  if (grad_relu) check_channels_last(*grad_relu, "relu gradient");
+  const int8_t* cs = code.data_ptr<int8_t>();
+  const float* gs = grad ? gc.data_ptr<float>() : nullptr;
+  const float* rs = grad_relu ? grad_relu->data_ptr<float>() : nullptr;
+  float* os = out.data_ptr<float>();
+  const i64 rrow = (w + 2 * p) * c, rimg = (h + 2 * p) * rrow;
+  at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
+    std::vector<float> g(rs ? w * c : 0), tmp(w * c);
+    for (i64 ny = begin; ny < end; ++ny) {
+      const i64 i = ny / h, y = ny % h;
+      if (rs) fold_row(rs + i * rimg, rrow, y, h, w, p, c, g.data());
+      relu_l1_backward_row(cs + ny * w * c, gs ? gs + ny * w : nullptr,
+                           rs ? g.data() : nullptr, os + ny * w * c, w, c,
+                           tmp.data());
+    }
+  });
+  return out;
+}
+
+// The edge net's first layer on the one-hot labels, relu applied:
+// label (N, H, W) int64 (`ignore`: no class), table (k * k * (C + 1), O)
+// (tap-major, row C of each tap all zero), bias (O); written into the
+// interior of out[i] (1, O, H + 2p, W + 2p), channels-last, for each image
+// i. The frame is left to the caller.
+void labels_first_layer(const at::Tensor& label, const at::Tensor& table,
+                        const at::Tensor& bias, i64 k, int64_t ignore,
+                        const std::vector<at::Tensor>& out, i64 p) {
+  TORCH_CHECK(label.scalar_type() == at::kLong && label.dim() == 3 &&
+                  label.is_contiguous(),
+              "labels_first_layer: contiguous int64 labels (N, H, W) "
+              "expected, got ", label.scalar_type(), " ", label.sizes());
+  check_float(table, "table");
+  check_float(bias, "bias");
+  const i64 n = label.size(0), h = label.size(1), w = label.size(2);
+  const i64 o = table.size(1), c = table.size(0) / (k * k) - 1;
+  TORCH_CHECK(table.is_contiguous() && table.size(0) == k * k * (c + 1) &&
+                  bias.numel() == o && static_cast<i64>(out.size()) == n,
+              "labels_first_layer: a (k * k * (C + 1), O) table, O biases "
+              "and one buffer per image expected");
+  const i64 row = (w + 2 * p) * o;
+  const std::vector<float*> outs = padded_buffers(out, o, h, w, p);
+  const int64_t* ls = label.data_ptr<int64_t>();
+  const float* ts = table.data_ptr<float>();
+  const float* bs = bias.data_ptr<float>();
+  const i64 r = k / 2, wp = w + 2 * r;
+  at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
+    std::vector<i64> offset(k * wp);
+    std::vector<float> acc(o);
+    for (i64 ny = begin; ny < end; ++ny) {
+      const i64 i = ny / h, y = ny % h;
+      for (i64 dy = 0; dy < k; ++dy) {
+        const int64_t* labels =
+            ls + (i * h + std::min(std::max(y + dy - r, i64(0)), h - 1)) * w;
+        for (i64 x = 0; x < wp; ++x) {
+          const int64_t l = labels[std::min(std::max(x - r, i64(0)), w - 1)];
+          offset[dy * wp + x] =
+              (l >= 0 && l < c && l != ignore ? l : c) * o;
+        }
+      }
+      float* dst = outs[i] + (y + p) * row + p * o;
+      if (o == 16)
+        labels_row16(offset.data(), ts, bs, dst, w, k, (c + 1) * o);
+      else
+        labels_row(offset.data(), ts, bs, dst, w, k, (c + 1) * o, o,
+                   acc.data());
+    }
+  });
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("softmax_padded_forward", &softmax_padded_forward);
+  m.def("softmax_padded_backward", &softmax_padded_backward);
+  m.def("relu_l1_forward", &relu_l1_forward);
+  m.def("relu_l1_backward", &relu_l1_backward);
+  m.def("labels_first_layer", &labels_first_layer);
+}

@@ -1,0 +1,187 @@
+"""The CPU kernels against the eager code and the plain float64 expressions."""
+import shutil
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmseg_semeda import SemedaEdgeNet, semeda_loss
+from mmseg_semeda.models.edge_net import padded_buffer
+from mmseg_semeda.models.losses import cpu_kernels, utils
+from mmseg_semeda.models.losses.semeda_loss import relu_l1
+
+pytestmark = pytest.mark.skipif(
+    shutil.which('c++') is None and shutil.which('g++') is None,
+    reason='no C++ compiler to build the kernels')
+
+
+@pytest.fixture
+def kernels():
+    module = cpu_kernels.kernels()
+    assert module is not None, 'the CPU kernels did not build'
+    return module
+
+
+@pytest.fixture
+def eager(monkeypatch):
+    """Run the eager code, as on a machine where the kernels do not build."""
+    monkeypatch.setattr(cpu_kernels, '_state', {'module': None})
+
+
+def grads_of(outs, x, weights):
+    return torch.autograd.grad(
+        sum((o * w).sum() for o, w in zip(outs, weights)), x,
+        retain_graph=True)[0]
+
+
+@pytest.mark.parametrize('pad', [None, 0, 1, 2])
+@pytest.mark.parametrize('size', [(9, 70), (1, 3), (2, 1)])
+@pytest.mark.parametrize('padded_target', [False, True])
+def test_relu_l1_kernel_equals_the_plain_expression(kernels, pad, size,
+                                                    padded_target):
+    """Term, relu output (padded) and gradient, float32 kernel against the
+    float64 expression, for a channels-last target or one that is the
+    interior of a padded buffer, rows longer than a block or one pixel."""
+    torch.manual_seed(0)
+    shape = (2, 16, *size)
+    x = torch.randn(shape).contiguous(
+        memory_format=torch.channels_last).requires_grad_(True)
+    target = torch.randn(shape)
+    target[:, :3] = 0  # ties with relu(x) where x <= 0
+    if padded_target:
+        buf, inner = padded_buffer(target, shape, 2)
+        inner.copy_(target)
+        target = inner
+    x64 = x.detach().double().requires_grad_(True)
+    want = [(x64.relu() - target.double().relu()).abs().mean(dim=1)]
+    if pad is not None:
+        want.append(F.pad(x64.relu(), (pad, ) * 4, mode='replicate'))
+    kept = target.clone()
+    got = [o for o in relu_l1(x, target, pad) if o is not None]
+    assert torch.equal(target, kept)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w.float())
+    if pad is not None:
+        assert got[1].is_contiguous(memory_format=torch.channels_last)
+    weights = [torch.randn_like(w) for w in want]
+    torch.testing.assert_close(grads_of(got, x, [w.float() for w in weights]),
+                               grads_of(want, x64, weights).float())
+    # the gradient of the term alone and of the relu output alone
+    for i in range(len(got)):
+        got = [o for o in relu_l1(x, target, pad) if o is not None]
+        torch.testing.assert_close(
+            torch.autograd.grad((got[i] * weights[i].float()).sum(), x)[0],
+            grads_of(want[i:i + 1], x64, weights[i:i + 1]).float())
+
+
+@pytest.mark.parametrize('pad', [0, 1, 2])
+@pytest.mark.parametrize('shape', [(2, 21, 7, 70), (1, 3, 1, 1),
+                                   (1, 150, 3, 5)])
+def test_padded_softmax_kernel_equals_the_plain_expression(
+        kernels, pad, shape):
+    """The masked softmax written padded and channels-last, and its
+    gradient, float32 kernel against the float64 expression: logits far
+    apart (one class near certain), ignore pixels, one-pixel maps, rows
+    longer than a block."""
+    torch.manual_seed(0)
+    x = (torch.randn(shape) * 8).requires_grad_(True)
+    valid = (torch.rand(shape[0], *shape[2:]) > 0.2).float()
+    x64 = x.detach().double().requires_grad_(True)
+    want = F.pad(x64.softmax(1) * valid.double().unsqueeze(1), (pad, ) * 4,
+                 mode='replicate')
+    got = torch.cat(utils.padded_softmax(x, valid, None, pad))
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, want.float())
+    w = torch.randn_like(want)
+    torch.testing.assert_close(grads_of([got], x, [w.float()]),
+                               grads_of([want], x64, [w]).float())
+
+
+@pytest.mark.parametrize('num_classes', [3, 21])
+@pytest.mark.parametrize('band_width', [None, 2])
+def test_loss_with_kernels_equals_the_eager_loss(kernels, monkeypatch,
+                                                 num_classes, band_width):
+    """The whole loss, with its default terms, class balance, a band and
+    ignore pixels: the same value and gradient with and without kernels."""
+    torch.manual_seed(0)
+    net = SemedaEdgeNet(num_classes)
+    x = torch.randn(2, num_classes, 20, 23, requires_grad=True)
+    target = torch.randint(0, num_classes, (2, 20, 23))
+    target[:, :3, :4] = 255
+    kwargs = dict(layer_weights=(4.0, 2.0, 1.0), band_width=band_width,
+                  class_balance=True)
+    loss = semeda_loss(x, target, net, **kwargs)
+    grad, = torch.autograd.grad(loss, x)
+    monkeypatch.setattr(cpu_kernels, '_state', {'module': None})
+    loss_eager = semeda_loss(x, target, net, **kwargs)
+    grad_eager, = torch.autograd.grad(loss_eager, x)
+    torch.testing.assert_close(loss, loss_eager)
+    torch.testing.assert_close(grad, grad_eager)
+
+
+def test_other_dtypes_and_a_failed_build_run_the_eager_code(monkeypatch):
+    """float64 never reaches the kernels; where they cannot be built, the
+    loss warns once and gives the eager value."""
+    assert cpu_kernels.usable(torch.zeros(1, dtype=torch.float64)) is None
+    net = SemedaEdgeNet(3)
+    x = torch.randn(1, 3, 8, 8)
+    target = torch.randint(0, 3, (1, 8, 8))
+    want = semeda_loss(x, target, net)
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError('no C++ compiler here')
+
+    monkeypatch.setattr(cpu_kernels, '_state', {})
+    monkeypatch.setattr(torch.utils.cpp_extension, 'load', no_compiler)
+    with pytest.warns(UserWarning, match='no C.. compiler here'):
+        got = semeda_loss(x, target, net)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # only once
+        semeda_loss(x, target, net)
+    assert cpu_kernels.build_seconds() is not None
+    torch.testing.assert_close(got, want)
+
+
+def test_kernels_reject_maps_in_the_wrong_layout(kernels):
+    x = torch.randn(1, 4, 3, 3)  # contiguous, not channels-last
+    code = torch.empty(1, 4, 3, 3, dtype=torch.int8)
+    with pytest.raises(RuntimeError, match='channels-last'):
+        kernels.relu_l1_forward(x, x, torch.empty(1, 3, 3), code, None, 0)
+    with pytest.raises(RuntimeError, match='float32'):
+        kernels.softmax_padded_forward(x.double(), torch.ones(1, 3, 3), [],
+                                       0)
+
+
+@pytest.mark.parametrize('net_kwargs', [
+    dict(num_classes=5), dict(num_classes=5, kernel_size=1),
+    dict(num_classes=5, kernel_size=5, channels=(8, 4)),
+    dict(num_classes=40, embed_channels=6)])
+@pytest.mark.parametrize('ignore_index', [255, 2, None])
+@pytest.mark.parametrize('size', [(9, 70), (1, 1)])
+def test_labels_kernel_equals_the_edge_net_on_one_hot_labels(
+        kernels, net_kwargs, ignore_index, size):
+    """relu(conv1(onehot(labels))), written replicate-padded: the kernel
+    against the edge net's own first layer on the float64 one-hot map
+    (zero class vectors at the ignore label), a class embedding folded in,
+    kernel sizes 1, 3 and 5."""
+    torch.manual_seed(0)
+    net = SemedaEdgeNet(**net_kwargs)
+    c, pad = net.num_classes, net.kernel_size // 2
+    label = torch.randint(0, c, (2, *size))
+    label[:, :1, :2] = 255
+    probs = F.one_hot(label.clamp(max=c - 1), c).permute(0, 3, 1, 2).double()
+    # no class at the ignore label, nor at 255, outside [0, C)
+    ignored = (label == 255) | (label == ignore_index)
+    probs = probs * ~ignored.unsqueeze(1)
+    want = F.pad(net.double().pre_activations(probs, 1)[0].relu(),
+                 (pad, ) * 4, mode='replicate')
+    net.float()
+    bufs = [padded_buffer(probs.float(), (1, want.shape[1], *size), pad)[0]
+            for _ in range(2)]
+    kernels.labels_first_layer(label, net.label_table(), net.conv1.bias,
+                               net.kernel_size,
+                               -1 if ignore_index is None else ignore_index,
+                               bufs, pad)
+    got = torch.cat([utils.fill_border_(b, pad) for b in bufs])
+    torch.testing.assert_close(got, want.float())
