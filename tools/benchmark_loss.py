@@ -379,6 +379,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if not args.skip_train_step:
         result.update(train_step_benchmark(args))
     result.update(loss_only_benchmark(args))
+    if args.device == 'cpu':  # the loss's own CPU kernels (built on first use)
+        from mmseg_semeda.models.losses import cpu_kernels
+        result.update(semeda_cpu_kernels=cpu_kernels.loaded(),
+                      semeda_cpu_kernels_load_s=cpu_kernels.build_seconds())
     for k, v in result.items():
         print(f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}')
     if args.json:

@@ -7,15 +7,20 @@ on torch's own threads. The eager PyTorch code does the same work in several
 passes and is kept for every other case: other devices, other dtypes, and
 machines where the kernels cannot be built.
 
-They are built with torch's C++ extension loader the first time a process
-needs them (about 30 s; the result is cached in torch's extension directory,
-``TORCH_EXTENSIONS_DIR``, and loaded in about a second afterwards). Building
-needs a C++ compiler, which installing mmcv from source already requires;
-without one the loss warns once and runs the eager code.
+They are built with torch's C++ extension loader the first time they are
+needed on a machine (about 30 s; cached in torch's extension directory,
+``TORCH_EXTENSIONS_DIR``, under a name that carries a hash of the source, the
+flags and torch's version) and imported from there afterwards (milliseconds).
+Building needs a C++ compiler, which installing mmcv from source already
+requires; without one the loss warns once and runs the eager code.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
 import os.path as osp
+import sys
 import time
 import warnings
 from typing import Any, Optional
@@ -49,6 +54,11 @@ def kernels() -> Optional[Any]:
     return _state['module']
 
 
+def loaded() -> bool:
+    """Whether this process has built or loaded the kernels."""
+    return _state.get('module') is not None
+
+
 def build_seconds() -> Optional[float]:
     """Seconds the first :func:`kernels` call took in this process (a build,
     or a load from the cache), None before it."""
@@ -66,7 +76,7 @@ def usable(*tensors: torch.Tensor) -> Optional[Any]:
 
 def _build() -> Optional[Any]:
     from mmengine.logging import print_log
-    from torch.utils.cpp_extension import load
+    from torch.utils.cpp_extension import get_default_build_root, load
     capability = torch.backends.cpu.get_cpu_capability()
     cflags = _MATH_FLAGS + _ARCH_FLAGS.get(capability, [])
     ldflags = []
@@ -74,13 +84,34 @@ def _build() -> Optional[Any]:
         # at::parallel_for is inlined: without OpenMP it would run on one
         # thread under torch's OpenMP backend
         cflags, ldflags = cflags + ['-fopenmp'], ['-fopenmp']
-    name = f'mmseg_semeda_cpu_{capability.lower()}'
-    print_log(f'SemedaLoss: loading its CPU kernels ({name}; the first time '
-              'on a machine builds them, about 30 s)', logger='current')
+    with open(_SOURCE, 'rb') as f:
+        key = hashlib.sha256(f.read() + repr(
+            (cflags, ldflags, torch.__version__)).encode()).hexdigest()[:12]
+    # the name carries the source, flags and torch version: a build is
+    # never stale, so an existing one is imported without asking ninja
+    # (whose log, shared by a venv's ninja and the system's, can make it
+    # rebuild on every switch between them)
+    name = f'mmseg_semeda_cpu_{capability.lower()}_{key}'
+    directory = osp.join(
+        os.environ.get('TORCH_EXTENSIONS_DIR') or osp.join(
+            get_default_build_root(),
+            f'py{sys.version_info.major}{sys.version_info.minor}_cpu'), name)
     start = time.perf_counter()
     try:
-        module = load(name=name, sources=[_SOURCE], extra_cflags=cflags,
-                      extra_ldflags=ldflags, verbose=False)
+        library = osp.join(directory, f'{name}.so')
+        if osp.exists(library) and not osp.exists(osp.join(directory,
+                                                            'lock')):
+            spec = importlib.util.spec_from_file_location(name, library)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            print_log(f'SemedaLoss: building its CPU kernels in {directory} '
+                      '(once per machine and version, about 30 s)',
+                      logger='current')
+            os.makedirs(directory, exist_ok=True)
+            module = load(name=name, sources=[_SOURCE], extra_cflags=cflags,
+                          extra_ldflags=ldflags, build_directory=directory,
+                          verbose=False)
     except Exception as err:  # no compiler, no ninja, a failed build...
         warnings.warn(
             f'SemedaLoss could not build its CPU kernels ({type(err).__name__}'

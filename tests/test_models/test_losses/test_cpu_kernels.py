@@ -120,7 +120,8 @@ def test_loss_with_kernels_equals_the_eager_loss(kernels, monkeypatch,
     torch.testing.assert_close(grad, grad_eager)
 
 
-def test_other_dtypes_and_a_failed_build_run_the_eager_code(monkeypatch):
+def test_other_dtypes_and_a_failed_build_run_the_eager_code(monkeypatch,
+                                                            tmp_path):
     """float64 never reaches the kernels; where they cannot be built, the
     loss warns once and gives the eager value."""
     assert cpu_kernels.usable(torch.zeros(1, dtype=torch.float64)) is None
@@ -133,6 +134,7 @@ def test_other_dtypes_and_a_failed_build_run_the_eager_code(monkeypatch):
         raise RuntimeError('no C++ compiler here')
 
     monkeypatch.setattr(cpu_kernels, '_state', {})
+    monkeypatch.setenv('TORCH_EXTENSIONS_DIR', str(tmp_path))  # no build yet
     monkeypatch.setattr(torch.utils.cpp_extension, 'load', no_compiler)
     with pytest.warns(UserWarning, match='no C.. compiler here'):
         got = semeda_loss(x, target, net)
