@@ -233,10 +233,11 @@ class SemedaEdgeNet(nn.Module):
         ``ignore_index``, but the first convolution is a sum of k * k rows of
         its weights looked up by label (one ``embedding_bag``), so the cost
         does not grow with the number of classes and the one-hot map is never
-        built. (Doing the same for the second layer, a table row where its
-        5 x 5 field holds one label and a gathered matrix product elsewhere,
-        was measured slower than the 16 -> 32 convolution itself on this
-        project's 2-core CPU, even with only 20% of the pixels near an edge.)
+        built. (Doing the same here for the second layer, a table row where
+        its 5 x 5 field holds one label and a gathered matrix product
+        elsewhere, was measured slower than the 16 -> 32 convolution itself
+        on this project's 2-core CPU; the loss's CPU kernel does it pixel by
+        pixel, in a third of the convolution's time on Voronoi labels.)
 
         Args:
             label (Tensor): Long labels (N, H, W) in [0, C) or ``ignore_index``.

@@ -345,23 +345,27 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
             n, (h, w) = len(target), target.shape[-2:]
             padded, gt = padded_buffer(
                 first_in, (n, edge_net.conv1.out_channels, h, w), pad)
-            kernels.labels_first_layer(
-                target.contiguous(), edge_net.label_table().float(),
-                edge_net.conv1.bias.float(), edge_net.kernel_size,
-                -1 if ignore_index is None else ignore_index, [padded], pad)
+            ignore = -1 if ignore_index is None else ignore_index
+            table = edge_net.label_table()
+            kernels.labels_first_layer(target.contiguous(), table,
+                                       edge_net.conv1.bias, edge_net.kernel_size,
+                                       ignore, [padded], pad)
             fill_border_(padded, pad)
+            if num_layers > 1:  # the second too, sparing uniform windows
+                gt_next = kernels.labels_second_layer(
+                    target.contiguous(), [padded],
+                    *_second_layer_tables(edge_net, table), ignore)
         else:
             gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
     x, terms = first_in, []
     for i, lam in enumerate(layer_weights):
         more = i + 1 < num_layers  # (then layer i is a relu layer)
         with torch.no_grad():  # the labels' embedding, then their next layer
-            if more:
-                if i or kernels is None:
-                    padded, inner = padded_buffer(gt, gt.shape, pad)
-                    gt = torch.clamp_min(gt, 0, out=inner)
-                    fill_border_(padded, pad)
-                gt_next = edge_net.layer(i + 1, padded, padded=True)
+            if more and (i or kernels is None):
+                padded, inner = padded_buffer(gt, gt.shape, pad)
+                gt = torch.clamp_min(gt, 0, out=inner)
+                gt_next = edge_net.layer(i + 1, fill_border_(padded, pad),
+                                         padded=True)
             elif ACTIVATIONS[i] != 'relu':  # (relu_l1 applies the relu)
                 gt = activate(i, gt)
         pre = edge_net.layer(i, x, padded=True)
@@ -380,6 +384,19 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
             term = lam * term
             terms.append(term if where is None else term * where)
     return terms
+
+
+def _second_layer_tables(edge_net: SemedaEdgeNet,
+                         table: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """The second layer's weights (k, k, O1, O2) and bias, and its output
+    before the relu on a window of one table index (C + 1, O2): the first
+    layer's relu there is ``relu(bias1 + sum of the index's rows over the
+    taps)``, the same at every tap."""
+    conv2, k = edge_net.conv2, edge_net.kernel_size
+    first = table.view(k * k, -1, table.shape[-1]).sum(0).add_(
+        edge_net.conv1.bias).relu_()
+    uniform = torch.addmm(conv2.bias, first, conv2.weight.sum((2, 3)).t())
+    return conv2.weight.permute(2, 3, 1, 0).contiguous(), conv2.bias, uniform
 
 
 def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],

@@ -187,3 +187,39 @@ def test_labels_kernel_equals_the_edge_net_on_one_hot_labels(
                                bufs, pad)
     got = torch.cat([utils.fill_border_(b, pad) for b in bufs])
     torch.testing.assert_close(got, want.float())
+
+
+@pytest.mark.parametrize('net_kwargs', [
+    dict(num_classes=5), dict(num_classes=5, kernel_size=1),
+    dict(num_classes=5, kernel_size=5, channels=(8, 4)),
+    dict(num_classes=40, embed_channels=6)])
+@pytest.mark.parametrize('size', [(24, 70), (2, 3), (1, 1)])
+def test_labels_second_layer_kernel_equals_the_edge_net(kernels, net_kwargs,
+                                                        size):
+    """The labels' second layer before its relu (a precomputed row where
+    the window holds one label, the sum elsewhere) against the edge net on
+    the float64 one-hot map: blocks of one label with ignore pixels and
+    out-of-range labels among them, maps smaller than the window."""
+    from mmseg_semeda.models.losses.semeda_loss import _second_layer_tables
+    torch.manual_seed(0)
+    net = SemedaEdgeNet(**net_kwargs)
+    c, pad = net.num_classes, net.kernel_size // 2
+    label = torch.randint(0, c, (2, 1 + size[0] // 8, 1 + size[1] // 8))
+    label = label.repeat_interleave(8, 1).repeat_interleave(8, 2)
+    label = label[:, :size[0], :size[1]].contiguous()
+    label[0, :3, :5] = 255
+    label[1, -2:, -1] = c  # outside [0, C): no class, as the ignore label
+    probs = F.one_hot(label.clamp(max=c - 1), c).permute(0, 3, 1, 2).double()
+    probs = probs * (label < c).unsqueeze(1)
+    want = net.double().pre_activations(probs, 2)[1]
+    net.float()
+    bufs = [padded_buffer(probs.float(), (1, net.conv1.out_channels, *size),
+                          pad)[0] for _ in range(2)]
+    table = net.label_table()
+    kernels.labels_first_layer(label, table, net.conv1.bias, net.kernel_size,
+                               255, bufs, pad)
+    bufs = [utils.fill_border_(b, pad) for b in bufs]
+    got = kernels.labels_second_layer(label, bufs,
+                                      *_second_layer_tables(net, table), 255)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, want.float(), atol=1e-5, rtol=1e-5)

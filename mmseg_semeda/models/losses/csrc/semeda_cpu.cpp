@@ -221,6 +221,108 @@ void labels_row16(const i64* __restrict offset,
   }
 }
 
+// The second layer's sum at N pixels of a row, 32 outputs: two vectors of
+// accumulators per pixel in registers, each weight vector loaded once for
+// the N pixels.
+template <int N>
+void second_sum32(const float* const* r, const float* __restrict weight,
+                  const float* __restrict bias, float* const* out, i64 k,
+                  i64 row1, i64 o1) {
+  Row16 a[N][2];
+  for (int m = 0; m < N; ++m) {
+    a[m][0] = *reinterpret_cast<const Row16*>(bias);
+    a[m][1] = *reinterpret_cast<const Row16*>(bias + 16);
+  }
+  for (i64 ty = 0; ty < k; ++ty) {
+    for (i64 tx = 0; tx < k; ++tx) {
+      const i64 at = ty * row1 + tx * o1;
+      const float* wt = weight + (ty * k + tx) * o1 * 32;
+      for (i64 i = 0; i < o1; ++i) {
+        const Row16 w0 = *reinterpret_cast<const Row16*>(wt + i * 32);
+        const Row16 w1 = *reinterpret_cast<const Row16*>(wt + i * 32 + 16);
+        for (int m = 0; m < N; ++m) {
+          const float x = r[m][at + i];
+          a[m][0] += w0 * x;
+          a[m][1] += w1 * x;
+        }
+      }
+    }
+  }
+  for (int m = 0; m < N; ++m) {
+    *reinterpret_cast<Row16*>(out[m]) = a[m][0];
+    *reinterpret_cast<Row16*>(out[m] + 16) = a[m][1];
+  }
+}
+
+// The same for any number of outputs o2, one pixel, acc: o2 floats.
+void second_sum(const float* __restrict r, const float* __restrict weight,
+                const float* __restrict bias, float* __restrict out, i64 k,
+                i64 row1, i64 o1, i64 o2, float* __restrict acc) {
+  for (i64 q = 0; q < o2; ++q) acc[q] = bias[q];
+  for (i64 ty = 0; ty < k; ++ty) {
+    for (i64 tx = 0; tx < k; ++tx) {
+      const float* rt = r + ty * row1 + tx * o1;
+      const float* wt = weight + (ty * k + tx) * o1 * o2;
+      for (i64 i = 0; i < o1; ++i)
+        for (i64 q = 0; q < o2; ++q) acc[q] += wt[i * o2 + q] * rt[i];
+    }
+  }
+  std::memcpy(out, acc, sizeof(float) * o2);
+}
+
+// One row of the labels' second layer, before its relu: out (w, o2) at
+// output row y = bias + sum over taps t of weight[t] . relu1[pixel + t],
+// relu1 being the first layer's padded channels-last output (rows of `row1`
+// floats, frame k / 2). Where the labels' replicate-padded window of radius
+// R = 2 (k / 2) holds one table index, every relu1 the sum reads is that
+// index's, and the sum is the precomputed row `uniform[index]`. `column`
+// (w + 2R) holds the index of each column of the window's 2R + 1 label rows
+// where they agree, -1 elsewhere; `pending` (w) collects the other pixels.
+void labels_second_row(const i64* __restrict column, i64 radius,
+                       const float* __restrict relu1, i64 row1, i64 y,
+                       const float* __restrict weight,
+                       const float* __restrict bias,
+                       const float* __restrict uniform,
+                       float* __restrict out, i64 w, i64 k, i64 o1, i64 o2,
+                       float* __restrict acc, i64* __restrict pending) {
+  const i64 span = 2 * radius + 1;
+  i64 run = 0, count = 0;
+  for (i64 x = 0; x < w + 2 * radius; ++x) {
+    // run: how many columns up to x agree on one index
+    run = column[x] < 0 ? 0
+          : (x > 0 && column[x] == column[x - 1] ? run + 1 : 1);
+    const i64 j = x - 2 * radius;  // the pixel whose window ends at x
+    if (j < 0) continue;
+    if (run >= span)
+      std::memcpy(out + j * o2, uniform + column[x] * o2,
+                  sizeof(float) * o2);
+    else
+      pending[count++] = j;
+  }
+  const float* base = relu1 + y * row1;
+  if (o2 == 32) {  // the default net's: four pixels at a time
+    i64 m = 0;
+    for (; m + 4 <= count; m += 4) {
+      const float* r[4];
+      float* o[4];
+      for (int q = 0; q < 4; ++q) {
+        r[q] = base + pending[m + q] * o1;
+        o[q] = out + pending[m + q] * 32;
+      }
+      second_sum32<4>(r, weight, bias, o, k, row1, o1);
+    }
+    for (; m < count; ++m) {
+      const float* r[1] = {base + pending[m] * o1};
+      float* o[1] = {out + pending[m] * 32};
+      second_sum32<1>(r, weight, bias, o, k, row1, o1);
+    }
+  } else {
+    for (i64 m = 0; m < count; ++m)
+      second_sum(base + pending[m] * o1, weight, bias, out + pending[m] * o2,
+                 k, row1, o1, o2, acc);
+  }
+}
+
 void check_float(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat, name,
               ": expected a float32 CPU tensor, got ", t.scalar_type(),
@@ -232,6 +334,13 @@ void check_channels_last(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.dim() == 4 && t.is_contiguous(at::MemoryFormat::ChannelsLast),
               name, ": expected a channels-last (N, C, H, W) map, got sizes ",
               t.sizes(), " and strides ", t.strides());
+}
+
+void check_labels(const at::Tensor& label) {
+  TORCH_CHECK(label.scalar_type() == at::kLong && label.dim() == 3 &&
+                  label.is_contiguous(),
+              "expected contiguous int64 labels (N, H, W), got ",
+              label.scalar_type(), " labels of sizes ", label.sizes());
 }
 
 // The data of per-image padded buffers (1, c, h + 2p, w + 2p), checked.
@@ -392,10 +501,7 @@ at::Tensor relu_l1_backward(const at::Tensor& code,
 void labels_first_layer(const at::Tensor& label, const at::Tensor& table,
                         const at::Tensor& bias, i64 k, int64_t ignore,
                         const std::vector<at::Tensor>& out, i64 p) {
-  TORCH_CHECK(label.scalar_type() == at::kLong && label.dim() == 3 &&
-                  label.is_contiguous(),
-              "labels_first_layer: contiguous int64 labels (N, H, W) "
-              "expected, got ", label.scalar_type(), " ", label.sizes());
+  check_labels(label);
   check_float(table, "table");
   check_float(bias, "bias");
   const i64 n = label.size(0), h = label.size(1), w = label.size(2);
@@ -434,10 +540,77 @@ void labels_first_layer(const at::Tensor& label, const at::Tensor& table,
   });
 }
 
+// The edge net's second layer on the labels, before its relu: out (N, O2,
+// H, W) channels-last from the labels (N, H, W) int64 (`ignore`: no class),
+// the first layer's relu output relu1[i] (1, O1, H + 2p, W + 2p) per image
+// (p = k / 2, frame filled), weight (k, k, O1, O2), bias (O2) and the rows
+// `uniform` (C + 1, O2) of windows of one label (see labels_second_row).
+at::Tensor labels_second_layer(const at::Tensor& label,
+                               const std::vector<at::Tensor>& relu1,
+                               const at::Tensor& weight,
+                               const at::Tensor& bias,
+                               const at::Tensor& uniform, int64_t ignore) {
+  check_labels(label);
+  check_float(weight, "weight");
+  check_float(bias, "bias");
+  check_float(uniform, "uniform");
+  TORCH_CHECK(weight.dim() == 4 && weight.is_contiguous() &&
+                  weight.size(0) == weight.size(1) && uniform.dim() == 2 &&
+                  uniform.is_contiguous() &&
+                  uniform.size(1) == weight.size(3) &&
+                  bias.numel() == weight.size(3),
+              "labels_second_layer: weight (k, k, O1, O2), bias (O2) and "
+              "uniform rows (C + 1, O2) expected");
+  const i64 n = label.size(0), h = label.size(1), w = label.size(2);
+  const i64 k = weight.size(0), o1 = weight.size(2), o2 = weight.size(3);
+  const i64 c = uniform.size(0) - 1, p = k / 2, radius = 2 * p;
+  const std::vector<float*> r1 = padded_buffers(relu1, o1, h, w, p);
+  TORCH_CHECK(static_cast<i64>(r1.size()) == n, "one relu1 map per image");
+  at::Tensor out = at::empty({n, o2, h, w}, weight.options(),
+                             at::MemoryFormat::ChannelsLast);
+  const int64_t* ls = label.data_ptr<int64_t>();
+  const float* ws = weight.data_ptr<float>();
+  const float* bs = bias.data_ptr<float>();
+  const float* us = uniform.data_ptr<float>();
+  float* os = out.data_ptr<float>();
+  const i64 row1 = (w + 2 * p) * o1, wp = w + 2 * radius;
+  at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
+    std::vector<i64> column(wp), pending(w);
+    std::vector<const int64_t*> rows(2 * radius + 1);
+    std::vector<float> acc(o2);
+    for (i64 ny = begin; ny < end; ++ny) {
+      const i64 i = ny / h, y = ny % h;
+      for (i64 dy = 0; dy <= 2 * radius; ++dy)
+        rows[dy] = ls + (i * h + std::min(std::max(y + dy - radius, i64(0)),
+                                          h - 1)) * w;
+      for (i64 x = 0; x < wp; ++x) {
+        const i64 col = std::min(std::max(x - radius, i64(0)), w - 1);
+        i64 agreed = -1;
+        for (i64 dy = 0; dy <= 2 * radius; ++dy) {
+          const int64_t l = rows[dy][col];
+          const i64 index = l >= 0 && l < c && l != ignore ? l : c;
+          if (dy == 0) {
+            agreed = index;
+          } else if (index != agreed) {
+            agreed = -1;
+            break;
+          }
+        }
+        column[x] = agreed;
+      }
+      labels_second_row(column.data(), radius, r1[i], row1, y, ws, bs, us,
+                        os + ny * w * o2, w, k, o1, o2, acc.data(),
+                        pending.data());
+    }
+  });
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("softmax_padded_forward", &softmax_padded_forward);
   m.def("softmax_padded_backward", &softmax_padded_backward);
   m.def("relu_l1_forward", &relu_l1_forward);
   m.def("relu_l1_backward", &relu_l1_backward);
   m.def("labels_first_layer", &labels_first_layer);
+  m.def("labels_second_layer", &labels_second_layer);
 }
