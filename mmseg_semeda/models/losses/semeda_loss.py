@@ -13,6 +13,7 @@ from ...edges import boundary_bands, valid_mask
 from ..edge_net import (
     ACTIVATIONS,
     SemedaEdgeNet,
+    _FrozenConv,
     activate,
     add_border_grad_,
     fill_border_,
@@ -368,7 +369,14 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
                                          padded=True)
             elif ACTIVATIONS[i] != 'relu':  # (relu_l1 applies the relu)
                 gt = activate(i, gt)
-        pre = edge_net.layer(i, x, padded=True)
+        conv = (edge_net.conv1, edge_net.conv2, edge_net.conv3)[i]
+        if (kernels is not None and where is not None and not more
+                and ACTIVATIONS[i] == 'relu' and not conv.weight.requires_grad):
+            # the last layer's output counts only where its term is weighted
+            pre = _MaskedConv.apply(x, conv.weight, conv.bias,
+                                    where[0].float().contiguous(), kernels)
+        else:
+            pre = edge_net.layer(i, x, padded=True)
         if ACTIVATIONS[i] == 'relu':
             # activation, L1 and the next layer's padded input in one pass
             # (a zero-weight layer before the last one drops its term)
@@ -384,6 +392,25 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
             term = lam * term
             terms.append(term if where is None else term * where)
     return terms
+
+
+class _MaskedConv(_FrozenConv):
+    """:class:`_FrozenConv` (a valid convolution of a padded channels-last
+    map, frozen weights) computed by the CPU kernel only where ``mask``
+    (H, W) is not zero, 0 elsewhere. Its backward is the dense one: the
+    gradient that reaches it is zero off the mask anyway."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, mask: Tensor,
+                kernels) -> Tensor:
+        ctx.save_for_backward(weight)
+        ctx.shape, ctx.layout = x.shape, torch.channels_last
+        return kernels.masked_conv(x, weight.permute(2, 3, 1, 0).contiguous(),
+                                   bias, mask)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return _FrozenConv.backward(ctx, grad)[0], None, None, None, None
 
 
 def _second_layer_tables(edge_net: SemedaEdgeNet,

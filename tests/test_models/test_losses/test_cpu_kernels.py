@@ -99,18 +99,23 @@ def test_padded_softmax_kernel_equals_the_plain_expression(
 
 
 @pytest.mark.parametrize('num_classes', [3, 21])
-@pytest.mark.parametrize('band_width', [None, 2])
+@pytest.mark.parametrize('band_width,class_balance', [(None, True), (2, True),
+                                                      (2, False)])
+@pytest.mark.parametrize('layer_weights', [(4.0, 2.0, 1.0), (4.0, 2.0, 0.0),
+                                           (3.0, 0.0, 0.0)])
 def test_loss_with_kernels_equals_the_eager_loss(kernels, monkeypatch,
-                                                 num_classes, band_width):
-    """The whole loss, with its default terms, class balance, a band and
-    ignore pixels: the same value and gradient with and without kernels."""
+                                                 num_classes, band_width,
+                                                 class_balance, layer_weights):
+    """The whole loss, with class balance, a band (the last relu layer then
+    computed only there) and ignore pixels: the same value and gradient
+    with and without kernels."""
     torch.manual_seed(0)
     net = SemedaEdgeNet(num_classes)
     x = torch.randn(2, num_classes, 20, 23, requires_grad=True)
     target = torch.randint(0, num_classes, (2, 20, 23))
     target[:, :3, :4] = 255
-    kwargs = dict(layer_weights=(4.0, 2.0, 1.0), band_width=band_width,
-                  class_balance=True)
+    kwargs = dict(layer_weights=layer_weights, band_width=band_width,
+                  class_balance=class_balance)
     loss = semeda_loss(x, target, net, **kwargs)
     grad, = torch.autograd.grad(loss, x)
     monkeypatch.setattr(cpu_kernels, '_state', {'module': None})
@@ -223,3 +228,24 @@ def test_labels_second_layer_kernel_equals_the_edge_net(kernels, net_kwargs,
                                       *_second_layer_tables(net, table), 255)
     assert got.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(got, want.float(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('channels', [(16, 32), (6, 5)])
+def test_masked_conv_kernel_equals_the_convolution_on_the_mask(kernels,
+                                                               channels):
+    """The last layer's convolution where the mask is not zero (four pixels
+    at a time, then one) and 0 elsewhere; its gradient is the dense one."""
+    from mmseg_semeda.models.losses.semeda_loss import _MaskedConv
+    torch.manual_seed(0)
+    ci, co = channels
+    x = torch.randn(1, ci, 11, 40).contiguous(
+        memory_format=torch.channels_last).requires_grad_(True)
+    weight, bias = torch.randn(co, ci, 3, 3), torch.randn(co)
+    mask = (torch.rand(9, 38) > 0.6).float() * torch.rand(9, 38)
+    got = _MaskedConv.apply(x, weight, bias, mask, kernels)
+    want = F.conv2d(x, weight, bias) * (mask > 0)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    w = torch.randn_like(want) * (mask > 0)
+    torch.testing.assert_close(grads_of([got], x, [w]),
+                               grads_of([want], x, [w]))

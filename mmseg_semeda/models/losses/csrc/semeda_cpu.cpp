@@ -270,6 +270,36 @@ void second_sum(const float* __restrict r, const float* __restrict weight,
   std::memcpy(out, acc, sizeof(float) * o2);
 }
 
+// A valid k x k convolution (weight (k, k, ci, co), bias) at `count`
+// pixels `pending` of one output row: the window of pixel j starts at
+// base + j * ci, rows of `row` floats; results at out + j * co.
+void conv_pixels(const i64* __restrict pending, i64 count, const float* base,
+                 i64 row, const float* __restrict weight,
+                 const float* __restrict bias, float* out, i64 k, i64 ci,
+                 i64 co, float* __restrict acc) {
+  if (co == 32) {  // the default net's: four pixels at a time
+    i64 m = 0;
+    for (; m + 4 <= count; m += 4) {
+      const float* r[4];
+      float* o[4];
+      for (int q = 0; q < 4; ++q) {
+        r[q] = base + pending[m + q] * ci;
+        o[q] = out + pending[m + q] * 32;
+      }
+      second_sum32<4>(r, weight, bias, o, k, row, ci);
+    }
+    for (; m < count; ++m) {
+      const float* r[1] = {base + pending[m] * ci};
+      float* o[1] = {out + pending[m] * 32};
+      second_sum32<1>(r, weight, bias, o, k, row, ci);
+    }
+  } else {
+    for (i64 m = 0; m < count; ++m)
+      second_sum(base + pending[m] * ci, weight, bias, out + pending[m] * co,
+                 k, row, ci, co, acc);
+  }
+}
+
 // One row of the labels' second layer, before its relu: out (w, o2) at
 // output row y = bias + sum over taps t of weight[t] . relu1[pixel + t],
 // relu1 being the first layer's padded channels-last output (rows of `row1`
@@ -299,28 +329,8 @@ void labels_second_row(const i64* __restrict column, i64 radius,
     else
       pending[count++] = j;
   }
-  const float* base = relu1 + y * row1;
-  if (o2 == 32) {  // the default net's: four pixels at a time
-    i64 m = 0;
-    for (; m + 4 <= count; m += 4) {
-      const float* r[4];
-      float* o[4];
-      for (int q = 0; q < 4; ++q) {
-        r[q] = base + pending[m + q] * o1;
-        o[q] = out + pending[m + q] * 32;
-      }
-      second_sum32<4>(r, weight, bias, o, k, row1, o1);
-    }
-    for (; m < count; ++m) {
-      const float* r[1] = {base + pending[m] * o1};
-      float* o[1] = {out + pending[m] * 32};
-      second_sum32<1>(r, weight, bias, o, k, row1, o1);
-    }
-  } else {
-    for (i64 m = 0; m < count; ++m)
-      second_sum(base + pending[m] * o1, weight, bias, out + pending[m] * o2,
-                 k, row1, o1, o2, acc);
-  }
+  conv_pixels(pending, count, relu1 + y * row1, row1, weight, bias, out, k,
+              o1, o2, acc);
 }
 
 void check_float(const at::Tensor& t, const char* name) {
@@ -606,6 +616,50 @@ at::Tensor labels_second_layer(const at::Tensor& label,
   return out;
 }
 
+// A valid convolution of the padded channels-last map x (1, Ci, H + 2p,
+// W + 2p) (weight (k, k, Ci, Co), bias (Co)) at the pixels where mask
+// (H, W) is not zero, 0 elsewhere: out (1, Co, H, W) channels-last. The
+// loss's last layer, whose output counts only where its term is weighted.
+at::Tensor masked_conv(const at::Tensor& x, const at::Tensor& weight,
+                       const at::Tensor& bias, const at::Tensor& mask) {
+  check_float(weight, "weight");
+  check_float(bias, "bias");
+  check_float(mask, "mask");
+  TORCH_CHECK(weight.dim() == 4 && weight.is_contiguous() &&
+                  weight.size(0) == weight.size(1) &&
+                  bias.numel() == weight.size(3) && mask.dim() == 2 &&
+                  mask.is_contiguous(),
+              "masked_conv: weight (k, k, Ci, Co), bias (Co) and a "
+              "contiguous mask (H, W) expected");
+  const i64 k = weight.size(0), ci = weight.size(2), co = weight.size(3);
+  const i64 h = mask.size(0), w = mask.size(1), p = k / 2;
+  const float* xs = padded_buffers({x}, ci, h, w, p)[0];
+  at::Tensor out = at::empty({1, co, h, w}, weight.options(),
+                             at::MemoryFormat::ChannelsLast);
+  const float* ws = weight.data_ptr<float>();
+  const float* bs = bias.data_ptr<float>();
+  const float* ms = mask.data_ptr<float>();
+  float* os = out.data_ptr<float>();
+  const i64 row = (w + 2 * p) * ci;
+  at::parallel_for(0, h, 1, [&](i64 begin, i64 end) {
+    std::vector<i64> pending(w);
+    std::vector<float> acc(co);
+    for (i64 y = begin; y < end; ++y) {
+      i64 count = 0;
+      float* orow = os + y * w * co;
+      for (i64 j = 0; j < w; ++j) {
+        if (ms[y * w + j] != 0.0f)
+          pending[count++] = j;
+        else
+          std::memset(orow + j * co, 0, sizeof(float) * co);
+      }
+      conv_pixels(pending.data(), count, xs + y * row, row, ws, bs, orow, k,
+                  ci, co, acc.data());
+    }
+  });
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("softmax_padded_forward", &softmax_padded_forward);
   m.def("softmax_padded_backward", &softmax_padded_backward);
@@ -613,4 +667,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("relu_l1_backward", &relu_l1_backward);
   m.def("labels_first_layer", &labels_first_layer);
   m.def("labels_second_layer", &labels_second_layer);
+  m.def("masked_conv", &masked_conv);
 }
