@@ -13,7 +13,6 @@ from ...edges import boundary_bands, valid_mask
 from ..edge_net import (
     ACTIVATIONS,
     SemedaEdgeNet,
-    _FrozenConv,
     activate,
     add_border_grad_,
     fill_border_,
@@ -394,23 +393,28 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
     return terms
 
 
-class _MaskedConv(_FrozenConv):
-    """:class:`_FrozenConv` (a valid convolution of a padded channels-last
-    map, frozen weights) computed by the CPU kernel only where ``mask``
-    (H, W) is not zero, 0 elsewhere. Its backward is the dense one: the
-    gradient that reaches it is zero off the mask anyway."""
+class _MaskedConv(torch.autograd.Function):
+    """A valid convolution of a padded channels-last map with frozen
+    weights, computed by the CPU kernels only where ``mask`` (H, W) is not
+    zero (0 elsewhere), and its input gradient only where a masked pixel's
+    window reaches: the same gradient, since the one that reaches the
+    output is zero off the mask."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, mask: Tensor,
                 kernels) -> Tensor:
-        ctx.save_for_backward(weight)
-        ctx.shape, ctx.layout = x.shape, torch.channels_last
+        ctx.save_for_backward(weight, mask)
+        ctx.kernels = kernels
         return kernels.masked_conv(x, weight.permute(2, 3, 1, 0).contiguous(),
                                    bias, mask)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        return _FrozenConv.backward(ctx, grad)[0], None, None, None, None
+        weight, mask = ctx.saved_tensors
+        return ctx.kernels.masked_conv_backward(
+            grad.contiguous(memory_format=torch.channels_last),
+            weight.permute(2, 3, 0, 1).contiguous(), mask), None, None, None, \
+            None
 
 
 def _second_layer_tables(edge_net: SemedaEdgeNet,

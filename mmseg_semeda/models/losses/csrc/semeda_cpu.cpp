@@ -270,6 +270,75 @@ void second_sum(const float* __restrict r, const float* __restrict weight,
   std::memcpy(out, acc, sizeof(float) * o2);
 }
 
+// The input gradient of a valid k x k convolution at `count` pixels
+// `pending` of one row of the padded input: pixel X gets the sum over taps
+// (ty, tx) of weight[ty][tx] (co, ci) applied to the output gradient at
+// (row - ty, X - tx), where that lies in the output (rows: `first`, the
+// topmost valid tap row, and `last`; columns checked here). `grad` points at
+// the output gradient's row 0 (rows of `row` floats, (w, co) each).
+// For 16 input channels (the default net's), N pixels whose every tap
+// lies in the output: one vector of accumulators per pixel, each weight
+// vector loaded once for the N pixels.
+template <int N>
+void input_grad16(const i64* x, const float* __restrict grad, i64 row, i64 y,
+                  const float* __restrict weight, float* __restrict out,
+                  i64 k, i64 co) {
+  Row16 a[N];
+  for (int m = 0; m < N; ++m) a[m] = Row16{};
+  for (i64 ty = 0; ty < k; ++ty) {
+    for (i64 tx = 0; tx < k; ++tx) {
+      const float* g[N];
+      for (int m = 0; m < N; ++m) g[m] = grad + (y - ty) * row + (x[m] - tx) * co;
+      const float* wt = weight + (ty * k + tx) * co * 16;
+      for (i64 o = 0; o < co; ++o) {
+        const Row16 wo = *reinterpret_cast<const Row16*>(wt + o * 16);
+        for (int m = 0; m < N; ++m) a[m] += wo * g[m][o];
+      }
+    }
+  }
+  for (int m = 0; m < N; ++m)
+    *reinterpret_cast<Row16*>(out + x[m] * 16) = a[m];
+}
+
+void conv_input_grad_pixels(const i64* __restrict pending, i64 count,
+                            const float* __restrict grad, i64 row, i64 y,
+                            i64 h, i64 w, const float* __restrict weight,
+                            float* __restrict out, i64 k, i64 ci, i64 co,
+                            float* __restrict acc) {
+  // rows and columns whose every tap lies in the output: the fast path
+  const bool inner_row = y >= k - 1 && y <= h - 1;
+  i64 fast[4], nf = 0;
+  for (i64 m = 0; m < count; ++m) {
+    const i64 x = pending[m];
+    if (ci == 16 && inner_row && x >= k - 1 && x <= w - 1) {
+      fast[nf++] = x;
+      if (nf == 4) {
+        input_grad16<4>(fast, grad, row, y, weight, out, k, co);
+        nf = 0;
+      }
+      continue;
+    }
+    for (i64 q = 0; q < ci; ++q) acc[q] = 0.0f;
+    for (i64 ty = 0; ty < k; ++ty) {
+      const i64 gy = y - ty;
+      if (gy < 0 || gy >= h) continue;
+      for (i64 tx = 0; tx < k; ++tx) {
+        const i64 gx = x - tx;
+        if (gx < 0 || gx >= w) continue;
+        const float* g = grad + gy * row + gx * co;
+        const float* wt = weight + (ty * k + tx) * co * ci;
+        for (i64 o = 0; o < co; ++o) {
+          const float go = g[o];
+          for (i64 q = 0; q < ci; ++q) acc[q] += wt[o * ci + q] * go;
+        }
+      }
+    }
+    std::memcpy(out + x * ci, acc, sizeof(float) * ci);
+  }
+  for (i64 m = 0; m < nf; ++m)
+    input_grad16<1>(fast + m, grad, row, y, weight, out, k, co);
+}
+
 // A valid k x k convolution (weight (k, k, ci, co), bias) at `count`
 // pixels `pending` of one output row: the window of pixel j starts at
 // base + j * ci, rows of `row` floats; results at out + j * co.
@@ -660,6 +729,61 @@ at::Tensor masked_conv(const at::Tensor& x, const at::Tensor& weight,
   return out;
 }
 
+// The input gradient of masked_conv (dense math, computed where it can be
+// non-zero): grad (1, Co, H, W) channels-last, zero off the mask; weight
+// (k, k, Co, Ci) (each tap transposed); mask (H, W). Returns the gradient of
+// the padded input (1, Ci, H + 2p, W + 2p), channels-last, 0 where no
+// masked pixel's window reaches.
+at::Tensor masked_conv_backward(const at::Tensor& grad,
+                                const at::Tensor& weight,
+                                const at::Tensor& mask) {
+  check_channels_last(grad, "gradient");
+  check_float(weight, "weight");
+  check_float(mask, "mask");
+  const i64 k = weight.size(0), co = weight.size(2), ci = weight.size(3);
+  const i64 h = mask.size(0), w = mask.size(1), p = k / 2;
+  TORCH_CHECK(weight.dim() == 4 && weight.is_contiguous() &&
+                  grad.size(0) == 1 && grad.size(1) == co &&
+                  grad.size(2) == h && grad.size(3) == w &&
+                  mask.is_contiguous(),
+              "masked_conv_backward: a gradient (1, Co, H, W), weight (k, "
+              "k, Co, Ci) and a contiguous mask (H, W) expected");
+  const i64 hp = h + 2 * p, wp = w + 2 * p;
+  at::Tensor out = at::empty({1, ci, hp, wp}, grad.options(),
+                             at::MemoryFormat::ChannelsLast);
+  const float* gs = grad.data_ptr<float>();
+  const float* ws = weight.data_ptr<float>();
+  const float* ms = mask.data_ptr<float>();
+  float* os = out.data_ptr<float>();
+  at::parallel_for(0, hp, 1, [&](i64 begin, i64 end) {
+    std::vector<i64> pending(wp);
+    std::vector<char> column(w);
+    std::vector<float> acc(ci);
+    for (i64 y = begin; y < end; ++y) {
+      // column[x]: a masked output pixel in rows y - k + 1 .. y
+      for (i64 x = 0; x < w; ++x) column[x] = 0;
+      for (i64 gy = std::max(y - k + 1, i64(0)); gy <= std::min(y, h - 1);
+           ++gy)
+        for (i64 x = 0; x < w; ++x) column[x] |= ms[gy * w + x] != 0.0f;
+      i64 count = 0;
+      float* orow = os + y * wp * ci;
+      for (i64 x = 0; x < wp; ++x) {
+        bool any = false;
+        for (i64 gx = std::max(x - k + 1, i64(0)); gx <= std::min(x, w - 1);
+             ++gx)
+          any |= column[gx] != 0;
+        if (any)
+          pending[count++] = x;
+        else
+          std::memset(orow + x * ci, 0, sizeof(float) * ci);
+      }
+      conv_input_grad_pixels(pending.data(), count, gs, w * co, y, h, w, ws,
+                             orow, k, ci, co, acc.data());
+    }
+  });
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("softmax_padded_forward", &softmax_padded_forward);
   m.def("softmax_padded_backward", &softmax_padded_backward);
@@ -668,4 +792,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("labels_first_layer", &labels_first_layer);
   m.def("labels_second_layer", &labels_second_layer);
   m.def("masked_conv", &masked_conv);
+  m.def("masked_conv_backward", &masked_conv_backward);
 }
