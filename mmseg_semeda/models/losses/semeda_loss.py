@@ -40,10 +40,12 @@ class _ReluL1(torch.autograd.Function):
     ``x.relu()``: zero where ``x <= 0`` or where the difference is 0.
 
     Backward keeps the sign of the difference as int8 (a quarter of the
-    float map) and, unless last, the relu output. With ``pad`` None (the
-    last layer) the relu output is not returned; otherwise it comes
-    replicate-padded by ``pad`` in a channels-last buffer (the next valid
-    convolution's input, see :func:`fill_border_`)."""
+    float map) and, unless last, the relu output; the CPU kernels
+    (:mod:`.cpu_kernels`) put the relu mask into the int8 code as well and
+    keep nothing else. With ``pad`` None (the last layer) the relu output
+    is not returned; otherwise it comes replicate-padded by ``pad`` in a
+    channels-last buffer (the next valid convolution's input, see
+    :func:`fill_border_`)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, target: Tensor, pad: Optional[int]):
