@@ -325,9 +325,18 @@ def semeda_terms(pred: Tensor,
             None if embed is None else embed.weight.flatten(1),
             edge_net.kernel_size // 2)
         wheres = [None] * len(pred) if where is None else where.split(1)
+        # the CPU kernels and the labels' tables they read, once per call
+        kernels = cpu_kernels.usable(first_in[0]) \
+            if target.dtype == torch.int64 else None
+        tables = None
+        if kernels is not None:
+            with torch.no_grad():
+                table = edge_net.label_table()
+                tables = (table, ) + (_second_layer_tables(edge_net, table)
+                                      if num_layers > 1 else ())
         parts = [
             _layer_terms(x, t, w, edge_net, layer_weights[:num_layers],
-                         ignore_index)
+                         ignore_index, kernels, tables)
             for x, t, w in zip(first_in, target.split(1), wheres)]
     terms = [torch.cat(t) for t in zip(*parts)] if parts else []
     return terms, valid, near
@@ -335,28 +344,28 @@ def semeda_terms(pred: Tensor,
 
 def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
                  edge_net: SemedaEdgeNet, layer_weights: Sequence[float],
-                 ignore_index: Optional[int]) -> List[Tensor]:
+                 ignore_index: Optional[int], kernels=None,
+                 tables: Optional[tuple] = None) -> List[Tensor]:
     """:func:`semeda_terms`' weighted per-pixel terms of the layers with a
     non-zero weight, for one image, from the first convolution's input
-    (:func:`padded_softmax`)."""
+    (:func:`padded_softmax`); with the CPU ``kernels``, the labels' layers
+    from ``tables``: the first layer's lookup table, then, with two layers
+    or more, :func:`_second_layer_tables`."""
     num_layers, pad = len(layer_weights), edge_net.kernel_size // 2
-    kernels = cpu_kernels.usable(first_in) if target.dtype == torch.int64 \
-        else None
     with torch.no_grad():
         if kernels is not None:  # relu(conv1(onehot)), padded, in one pass
             n, (h, w) = len(target), target.shape[-2:]
             padded, gt = padded_buffer(
                 first_in, (n, edge_net.conv1.out_channels, h, w), pad)
             ignore = -1 if ignore_index is None else ignore_index
-            table = edge_net.label_table()
-            kernels.labels_first_layer(target.contiguous(), table,
-                                       edge_net.conv1.bias, edge_net.kernel_size,
-                                       ignore, [padded], pad)
+            target = target.contiguous()
+            kernels.labels_first_layer(target, tables[0], edge_net.conv1.bias,
+                                       edge_net.kernel_size, ignore, [padded],
+                                       pad)
             fill_border_(padded, pad)
             if num_layers > 1:  # the second too, sparing uniform windows
-                gt_next = kernels.labels_second_layer(
-                    target.contiguous(), [padded],
-                    *_second_layer_tables(edge_net, table), ignore)
+                gt_next = kernels.labels_second_layer(target, [padded],
+                                                      *tables[1:], ignore)
         else:
             gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
     x, terms = first_in, []
