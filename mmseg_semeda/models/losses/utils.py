@@ -144,7 +144,9 @@ class _PaddedSoftmax(torch.autograd.Function):
                 grads, list(saved), h, w, pad), None, None, None
         if ctx.embed:
             x, valid, weight = saved
-        grad_x = grads[0].new_empty(n, c, h, w)
+        kernels = cpu_kernels.usable(grads[0])
+        grad_x = grads[0].new_empty(n, c, h, w) if kernels is None else \
+            kernels.empty_large((n, c, h, w))
         for i, grad in enumerate(grads):
             grad = grad[0]  # (E, H + 2p, W + 2p)
             for r0, r1 in _row_chunks(h, ctx.rows):

@@ -249,3 +249,15 @@ def test_masked_conv_kernel_equals_the_convolution_on_the_mask(kernels,
     w = torch.randn_like(want) * (mask > 0)
     torch.testing.assert_close(grads_of([got], x, [w]),
                                grads_of([want], x, [w]))
+
+
+@pytest.mark.parametrize('shape', [(2, 3), (2, 130, 180, 180)])
+def test_empty_large_gives_an_ordinary_tensor(kernels, shape):
+    """Tensors of 32 MB and more come from the kernels' own mapping (huge
+    pages advised); small ones from torch. Either is a float32 contiguous
+    tensor that arithmetic and autograd's accumulation can use in place."""
+    t = kernels.empty_large(shape)
+    assert t.shape == shape and t.dtype == torch.float32 and t.is_contiguous()
+    t.fill_(1.5).add_(torch.ones(shape))
+    assert t.sum().item() == 2.5 * t.numel()
+    del t
