@@ -352,20 +352,27 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
     from ``tables``: the first layer's lookup table, then, with two layers
     or more, :func:`_second_layer_tables`."""
     num_layers, pad = len(layer_weights), edge_net.kernel_size // 2
+    # the default form (two layers, a band or class balance, on a CPU):
+    # the second layer only where its term is weighted, labels and
+    # prediction in one kernel
+    fused = (kernels is not None and where is not None and num_layers == 2
+             and ACTIVATIONS[1] == 'relu'
+             and not edge_net.conv2.weight.requires_grad)
     with torch.no_grad():
         if kernels is not None:  # relu(conv1(onehot)), padded, in one pass
             n, (h, w) = len(target), target.shape[-2:]
-            padded, gt = padded_buffer(
+            gt_padded, gt = padded_buffer(
                 first_in, (n, edge_net.conv1.out_channels, h, w), pad)
             ignore = -1 if ignore_index is None else ignore_index
             target = target.contiguous()
             kernels.labels_first_layer(target, tables[0], edge_net.conv1.bias,
-                                       edge_net.kernel_size, ignore, [padded],
-                                       pad)
-            fill_border_(padded, pad)
-            if num_layers > 1:  # the second too, sparing uniform windows
-                gt_next = kernels.labels_second_layer(target, [padded],
-                                                      *tables[1:], ignore)
+                                       edge_net.kernel_size, ignore,
+                                       [gt_padded], pad)
+            fill_border_(gt_padded, pad)
+            if num_layers > 1 and not fused:
+                # the second too, sparing uniform windows
+                gt_next = kernels.labels_second_layer(
+                    target, [gt_padded], *tables[1:], ignore)
         else:
             gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
     x, terms = first_in, []
@@ -380,6 +387,12 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
             elif ACTIVATIONS[i] != 'relu':  # (relu_l1 applies the relu)
                 gt = activate(i, gt)
         conv = (edge_net.conv1, edge_net.conv2, edge_net.conv3)[i]
+        if fused and i == 1:
+            term = _MaskedSecondLayer.apply(x, where[0].float().contiguous(),
+                                            target, gt_padded, tables, ignore,
+                                            kernels)
+            terms.append(lam * term * where)
+            break
         if (kernels is not None and where is not None and not more
                 and ACTIVATIONS[i] == 'relu' and not conv.weight.requires_grad):
             # the last layer's output counts only where its term is weighted
@@ -396,7 +409,7 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
             term = (x - gt).abs().mean(dim=1)
         # each layer's maps are let go once the next layer has its input
         del pre
-        if more:
+        if more and not fused:
             gt = gt_next
         if lam:
             term = lam * term
@@ -426,6 +439,35 @@ class _MaskedConv(torch.autograd.Function):
             grad.contiguous(memory_format=torch.channels_last),
             weight.permute(2, 3, 0, 1).contiguous(), mask), None, None, None, \
             None
+
+
+class _MaskedSecondLayer(torch.autograd.Function):
+    """The ReLU-L1 term (1, H, W) of the edge net's second layer, computed by
+    the CPU kernels only where ``mask`` (H, W) is not zero (0 elsewhere):
+    the convolution of the padded relu map ``x`` and the labels' second
+    layer, from their first layer's padded relu map ``gt_padded``, there
+    only; no (32, H, W) map of either. Backward keeps the int8 code of the
+    ReLU-L1 and takes the input gradient where a masked pixel's window
+    reaches, as :class:`_MaskedConv`."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, mask: Tensor, target: Tensor,
+                gt_padded: Tensor, tables: tuple, ignore: int,
+                kernels) -> Tensor:
+        weight, bias, uniform = tables[1:]
+        term, code = kernels.masked_second_relu_l1(x, weight, bias, mask,
+                                                   target, gt_padded,
+                                                   uniform, ignore)
+        ctx.save_for_backward(code, weight, mask)
+        ctx.kernels = kernels
+        return term
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        code, weight, mask = ctx.saved_tensors
+        return ctx.kernels.masked_second_relu_l1_backward(
+            code, grad, weight.permute(0, 1, 3, 2).contiguous(), mask), \
+            None, None, None, None, None, None
 
 
 def _second_layer_tables(edge_net: SemedaEdgeNet,

@@ -251,6 +251,56 @@ def test_masked_conv_kernel_equals_the_convolution_on_the_mask(kernels,
                                grads_of([want], x, [w]))
 
 
+@pytest.mark.parametrize('net_kwargs', [
+    dict(num_classes=5), dict(num_classes=5, channels=(6, 5)),
+    dict(num_classes=5, kernel_size=5, channels=(8, 4))])
+@pytest.mark.parametrize('size', [(13, 70), (2, 3), (1, 1)])
+@pytest.mark.parametrize('density', [0.0, 0.4, 1.0])
+def test_masked_second_layer_equals_the_plain_expression(kernels, net_kwargs,
+                                                         size, density):
+    """The second layer's ReLU-L1 where the mask is not zero, prediction and
+    labels in one kernel, against the float64 expression on the one-hot map
+    (ignore pixels, labels outside [0, C), uniform windows and others), 0
+    elsewhere; its gradient against autograd's, for empty, sparse and full
+    masks."""
+    from mmseg_semeda.models.losses.semeda_loss import (
+        _MaskedSecondLayer,
+        _second_layer_tables,
+    )
+    torch.manual_seed(0)
+    net = SemedaEdgeNet(**net_kwargs)
+    c, pad = net.num_classes, net.kernel_size // 2
+    o1 = net.conv1.out_channels
+    label = torch.randint(0, c, (1, 1 + size[0] // 6, 1 + size[1] // 6))
+    label = label.repeat_interleave(6, 1).repeat_interleave(6, 2)
+    label = label[:, :size[0], :size[1]].contiguous()
+    label[0, :2, :5] = 255
+    label[0, -1, -2:] = c
+    probs = F.one_hot(label.clamp(max=c - 1), c).permute(0, 3, 1, 2).double()
+    probs = probs * (label < c).unsqueeze(1)
+    gt = net.double().pre_activations(probs, 2)[1]
+    net.float()
+    gt_padded = padded_buffer(probs.float(), (1, o1, *size), pad)[0]
+    table = net.label_table()
+    kernels.labels_first_layer(label, table, net.conv1.bias, net.kernel_size,
+                               255, [gt_padded], pad)
+    utils.fill_border_(gt_padded, pad)
+    x = torch.randn(1, o1, size[0] + 2 * pad, size[1] + 2 * pad).contiguous(
+        memory_format=torch.channels_last).requires_grad_(True)
+    mask = (torch.rand(size) < density).float() * torch.rand(size)
+    got = _MaskedSecondLayer.apply(x, mask, label, gt_padded,
+                                   (table, ) + _second_layer_tables(net, table),
+                                   255, kernels)
+    x64 = x.double()
+    pre = F.conv2d(x64, net.conv2.weight.double(), net.conv2.bias.double())
+    want = (pre.relu() - gt.relu()).abs().mean(1) * (mask > 0)
+    torch.testing.assert_close(got, want.float(), atol=1e-5, rtol=1e-5)
+    w = torch.randn(1, *size)
+    torch.testing.assert_close(grads_of([got], x, [w]),
+                               grads_of([want], x, [w]).float(), atol=1e-5,
+                               rtol=1e-5)
+
+
 @pytest.mark.parametrize('shape', [(2, 3), (2, 130, 180, 180)])
 def test_empty_large_gives_an_ordinary_tensor(kernels, shape):
     """Tensors of 32 MB and more come from the kernels' own mapping (huge

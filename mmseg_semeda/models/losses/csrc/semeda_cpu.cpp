@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+#include <cstdlib>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -277,14 +278,14 @@ void second_sum(const float* __restrict r, const float* __restrict weight,
 // The input gradient of a valid k x k convolution at `count` pixels
 // `pending` of one row of the padded input: pixel X gets the sum over taps
 // (ty, tx) of weight[ty][tx] (co, ci) applied to the output gradient at
-// (row - ty, X - tx), where that lies in the output (rows: `first`, the
-// topmost valid tap row, and `last`; columns checked here). `grad` points at
-// the output gradient's row 0 (rows of `row` floats, (w, co) each).
+// (row - ty, X - tx), where that lies in the output. grows[ty] points at the
+// output gradient's row `row - ty` ((w, co) floats), null where that row
+// lies outside the output; columns are checked here.
 // For 16 input channels (the default net's), N pixels whose every tap
 // lies in the output: one vector of accumulators per pixel, each weight
 // vector loaded once for the N pixels.
 template <int N>
-void input_grad16(const i64* x, const float* __restrict grad, i64 row, i64 y,
+void input_grad16(const i64* x, const float* const* grows,
                   const float* __restrict weight, float* __restrict out,
                   i64 k, i64 co) {
   Row16 a[N];
@@ -292,7 +293,7 @@ void input_grad16(const i64* x, const float* __restrict grad, i64 row, i64 y,
   for (i64 ty = 0; ty < k; ++ty) {
     for (i64 tx = 0; tx < k; ++tx) {
       const float* g[N];
-      for (int m = 0; m < N; ++m) g[m] = grad + (y - ty) * row + (x[m] - tx) * co;
+      for (int m = 0; m < N; ++m) g[m] = grows[ty] + (x[m] - tx) * co;
       const float* wt = weight + (ty * k + tx) * co * 16;
       for (i64 o = 0; o < co; ++o) {
         const Row16 wo = *reinterpret_cast<const Row16*>(wt + o * 16);
@@ -305,31 +306,31 @@ void input_grad16(const i64* x, const float* __restrict grad, i64 row, i64 y,
 }
 
 void conv_input_grad_pixels(const i64* __restrict pending, i64 count,
-                            const float* __restrict grad, i64 row, i64 y,
-                            i64 h, i64 w, const float* __restrict weight,
+                            const float* const* grows, i64 w,
+                            const float* __restrict weight,
                             float* __restrict out, i64 k, i64 ci, i64 co,
                             float* __restrict acc) {
   // rows and columns whose every tap lies in the output: the fast path
-  const bool inner_row = y >= k - 1 && y <= h - 1;
+  bool inner_row = true;
+  for (i64 ty = 0; ty < k; ++ty) inner_row = inner_row && grows[ty];
   i64 fast[4], nf = 0;
   for (i64 m = 0; m < count; ++m) {
     const i64 x = pending[m];
     if (ci == 16 && inner_row && x >= k - 1 && x <= w - 1) {
       fast[nf++] = x;
       if (nf == 4) {
-        input_grad16<4>(fast, grad, row, y, weight, out, k, co);
+        input_grad16<4>(fast, grows, weight, out, k, co);
         nf = 0;
       }
       continue;
     }
     for (i64 q = 0; q < ci; ++q) acc[q] = 0.0f;
     for (i64 ty = 0; ty < k; ++ty) {
-      const i64 gy = y - ty;
-      if (gy < 0 || gy >= h) continue;
+      if (!grows[ty]) continue;
       for (i64 tx = 0; tx < k; ++tx) {
         const i64 gx = x - tx;
         if (gx < 0 || gx >= w) continue;
-        const float* g = grad + gy * row + gx * co;
+        const float* g = grows[ty] + gx * co;
         const float* wt = weight + (ty * k + tx) * co * ci;
         for (i64 o = 0; o < co; ++o) {
           const float go = g[o];
@@ -340,7 +341,7 @@ void conv_input_grad_pixels(const i64* __restrict pending, i64 count,
     std::memcpy(out + x * ci, acc, sizeof(float) * ci);
   }
   for (i64 m = 0; m < nf; ++m)
-    input_grad16<1>(fast + m, grad, row, y, weight, out, k, co);
+    input_grad16<1>(fast + m, grows, weight, out, k, co);
 }
 
 // A valid k x k convolution (weight (k, k, ci, co), bias) at `count`
@@ -373,7 +374,8 @@ void conv_pixels(const i64* __restrict pending, i64 count, const float* base,
   }
 }
 
-// One row of the labels' second layer, before its relu: out (w, o2) at
+// One row of the labels' second layer, before its relu (0 where `mask`, if
+// given, is 0): out (w, o2) at
 // output row y = bias + sum over taps t of weight[t] . relu1[pixel + t],
 // relu1 being the first layer's padded channels-last output (rows of `row1`
 // floats, frame k / 2). Where the labels' replicate-padded window of radius
@@ -387,7 +389,8 @@ void labels_second_row(const i64* __restrict column, i64 radius,
                        const float* __restrict bias,
                        const float* __restrict uniform,
                        float* __restrict out, i64 w, i64 k, i64 o1, i64 o2,
-                       float* __restrict acc, i64* __restrict pending) {
+                       float* __restrict acc, i64* __restrict pending,
+                       const float* mask) {
   const i64 span = 2 * radius + 1;
   i64 run = 0, count = 0;
   for (i64 x = 0; x < w + 2 * radius; ++x) {
@@ -396,7 +399,9 @@ void labels_second_row(const i64* __restrict column, i64 radius,
           : (x > 0 && column[x] == column[x - 1] ? run + 1 : 1);
     const i64 j = x - 2 * radius;  // the pixel whose window ends at x
     if (j < 0) continue;
-    if (run >= span)
+    if (mask && mask[j] == 0.0f)
+      std::memset(out + j * o2, 0, sizeof(float) * o2);
+    else if (run >= span)
       std::memcpy(out + j * o2, uniform + column[x] * o2,
                   sizeof(float) * o2);
     else
@@ -404,6 +409,30 @@ void labels_second_row(const i64* __restrict column, i64 radius,
   }
   conv_pixels(pending, count, relu1 + y * row1, row1, weight, bias, out, k,
               o1, o2, acc);
+}
+
+// column (w + 2R) for output row y of labels_second_row: the table index
+// (the label, or C for the ignore label and labels outside [0, C)) of each
+// column of the replicate-padded label rows y - R .. y + R of one image
+// (h x w labels) where all 2R + 1 agree, -1 elsewhere.
+void label_columns(const int64_t* labels, i64 h, i64 w, i64 y, i64 radius,
+                   i64 c, int64_t ignore, i64* __restrict column) {
+  for (i64 x = 0; x < w + 2 * radius; ++x) {
+    const i64 col = std::min(std::max(x - radius, i64(0)), w - 1);
+    i64 agreed = -1;
+    for (i64 dy = -radius; dy <= radius; ++dy) {
+      const int64_t l =
+          labels[std::min(std::max(y + dy, i64(0)), h - 1) * w + col];
+      const i64 index = l >= 0 && l < c && l != ignore ? l : c;
+      if (dy == -radius) {
+        agreed = index;
+      } else if (index != agreed) {
+        agreed = -1;
+        break;
+      }
+    }
+    column[x] = agreed;
+  }
 }
 
 void check_float(const at::Tensor& t, const char* name) {
@@ -524,7 +553,7 @@ at::Tensor softmax_padded_backward(const std::vector<at::Tensor>& grad,
     gs.push_back(grad[i].data_ptr<float>());
     ps.push_back(probs[i].data_ptr<float>());
   }
-  at::Tensor out = at::empty({n, c, h, w}, grad[0].options());
+  at::Tensor out = empty_mapped({n, c, h, w}, false);
   float* os = out.data_ptr<float>();
   at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
     std::vector<float> g(w * c), tmp(c * kBlock);
@@ -588,8 +617,7 @@ at::Tensor relu_l1_backward(const at::Tensor& code,
                             i64 p) {
   const i64 n = code.size(0), c = code.size(1), h = code.size(2),
             w = code.size(3);
-  at::Tensor out = at::empty({n, c, h, w}, code.options().dtype(at::kFloat),
-                             at::MemoryFormat::ChannelsLast);
+  at::Tensor out = empty_mapped({n, c, h, w}, true);
   at::Tensor gc;
   if (grad) {
     check_float(*grad, "gradient");
@@ -697,31 +725,14 @@ at::Tensor labels_second_layer(const at::Tensor& label,
   const i64 row1 = (w + 2 * p) * o1, wp = w + 2 * radius;
   at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
     std::vector<i64> column(wp), pending(w);
-    std::vector<const int64_t*> rows(2 * radius + 1);
     std::vector<float> acc(o2);
     for (i64 ny = begin; ny < end; ++ny) {
       const i64 i = ny / h, y = ny % h;
-      for (i64 dy = 0; dy <= 2 * radius; ++dy)
-        rows[dy] = ls + (i * h + std::min(std::max(y + dy - radius, i64(0)),
-                                          h - 1)) * w;
-      for (i64 x = 0; x < wp; ++x) {
-        const i64 col = std::min(std::max(x - radius, i64(0)), w - 1);
-        i64 agreed = -1;
-        for (i64 dy = 0; dy <= 2 * radius; ++dy) {
-          const int64_t l = rows[dy][col];
-          const i64 index = l >= 0 && l < c && l != ignore ? l : c;
-          if (dy == 0) {
-            agreed = index;
-          } else if (index != agreed) {
-            agreed = -1;
-            break;
-          }
-        }
-        column[x] = agreed;
-      }
+      label_columns(ls + i * h * w, h, w, y, radius, c, ignore,
+                    column.data());
       labels_second_row(column.data(), radius, r1[i], row1, y, ws, bs, us,
                         os + ny * w * o2, w, k, o1, o2, acc.data(),
-                        pending.data());
+                        pending.data(), nullptr);
     }
   });
   return out;
@@ -771,36 +782,90 @@ at::Tensor masked_conv(const at::Tensor& x, const at::Tensor& weight,
   return out;
 }
 
-// The input gradient of masked_conv (dense math, computed where it can be
-// non-zero): grad (1, Co, H, W) channels-last, zero off the mask; weight
-// (k, k, Co, Ci) (each tap transposed); mask (H, W). Returns the gradient of
-// the padded input (1, Ci, H + 2p, W + 2p), channels-last, 0 where no
-// masked pixel's window reaches.
-at::Tensor masked_conv_backward(const at::Tensor& grad,
-                                const at::Tensor& weight,
-                                const at::Tensor& mask) {
-  check_channels_last(grad, "gradient");
+// The loss's second and last layer where its term is weighted, in one pass:
+// at the pixels where mask (H, W) is not zero, the valid convolution of the
+// padded relu map x (1, Ci, H + 2p, W + 2p) and the labels' second layer
+// (labels_second_layer) from their first layer's padded relu map relu1
+// (same sizes), both with weight (k, k, Ci, Co) and bias (Co), then their
+// ReLU-L1 (relu_l1_row). Returns the term (1, H, W) and the int8 code
+// (1, Co, H, W) channels-last; elsewhere term 0 and code 2, the ReLU-L1 of
+// two zero maps. Neither layer's (Co, H, W) map is written.
+std::vector<at::Tensor> masked_second_relu_l1(
+    const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+    const at::Tensor& mask, const at::Tensor& label, const at::Tensor& relu1,
+    const at::Tensor& uniform, int64_t ignore) {
   check_float(weight, "weight");
+  check_float(bias, "bias");
   check_float(mask, "mask");
-  const i64 k = weight.size(0), co = weight.size(2), ci = weight.size(3);
-  const i64 h = mask.size(0), w = mask.size(1), p = k / 2;
+  check_float(uniform, "uniform");
+  check_labels(label);
   TORCH_CHECK(weight.dim() == 4 && weight.is_contiguous() &&
-                  grad.size(0) == 1 && grad.size(1) == co &&
-                  grad.size(2) == h && grad.size(3) == w &&
-                  mask.is_contiguous(),
-              "masked_conv_backward: a gradient (1, Co, H, W), weight (k, "
-              "k, Co, Ci) and a contiguous mask (H, W) expected");
-  const i64 hp = h + 2 * p, wp = w + 2 * p;
-  at::Tensor out = at::empty({1, ci, hp, wp}, grad.options(),
-                             at::MemoryFormat::ChannelsLast);
-  const float* gs = grad.data_ptr<float>();
+                  weight.size(0) == weight.size(1) &&
+                  bias.numel() == weight.size(3) && mask.dim() == 2 &&
+                  mask.is_contiguous() && label.size(0) == 1 &&
+                  label.size(1) == mask.size(0) &&
+                  label.size(2) == mask.size(1) && uniform.dim() == 2 &&
+                  uniform.is_contiguous() &&
+                  uniform.size(1) == weight.size(3),
+              "masked_second_relu_l1: weight (k, k, Ci, Co), bias (Co), a "
+              "contiguous mask (H, W), labels (1, H, W) and uniform rows "
+              "(C + 1, Co) expected");
+  const i64 k = weight.size(0), ci = weight.size(2), co = weight.size(3);
+  const i64 h = mask.size(0), w = mask.size(1), p = k / 2, radius = 2 * p;
+  const i64 c = uniform.size(0) - 1;
+  const float* xs = padded_buffers({x}, ci, h, w, p)[0];
+  const float* r1 = padded_buffers({relu1}, ci, h, w, p)[0];
+  at::Tensor term = at::empty({1, h, w}, weight.options());
+  at::Tensor code = at::empty({1, co, h, w}, weight.options().dtype(at::kChar),
+                              at::MemoryFormat::ChannelsLast);
   const float* ws = weight.data_ptr<float>();
+  const float* bs = bias.data_ptr<float>();
   const float* ms = mask.data_ptr<float>();
-  float* os = out.data_ptr<float>();
+  const float* us = uniform.data_ptr<float>();
+  const int64_t* ls = label.data_ptr<int64_t>();
+  float* ts = term.data_ptr<float>();
+  int8_t* cs = code.data_ptr<int8_t>();
+  const i64 row = (w + 2 * p) * ci;
+  at::parallel_for(0, h, 1, [&](i64 begin, i64 end) {
+    std::vector<i64> pending(w), column(w + 2 * radius);
+    std::vector<float> acc(co), pred(w * co), gt(w * co), tmp(w * co);
+    for (i64 y = begin; y < end; ++y) {
+      const float* mrow = ms + y * w;
+      i64 count = 0;
+      for (i64 j = 0; j < w; ++j) {
+        if (mrow[j] != 0.0f)
+          pending[count++] = j;
+        else
+          std::memset(pred.data() + j * co, 0, sizeof(float) * co);
+      }
+      conv_pixels(pending.data(), count, xs + y * row, row, ws, bs,
+                  pred.data(), k, ci, co, acc.data());
+      label_columns(ls, h, w, y, radius, c, ignore, column.data());
+      labels_second_row(column.data(), radius, r1, row, y, ws, bs, us,
+                        gt.data(), w, k, ci, co, acc.data(), pending.data(),
+                        mrow);
+      relu_l1_row(pred.data(), gt.data(), cs + y * w * co, ts + y * w,
+                  nullptr, w, co, tmp.data());
+    }
+  });
+  return {term, code};
+}
+
+// The input gradient of a masked convolution (dense math, computed where it
+// can be non-zero) into out (1, Ci, H + 2p, W + 2p) channels-last, 0 where
+// no masked pixel's window reaches: weight (k, k, Co, Ci) (each tap
+// transposed), mask (H, W). rows(gy, ring) gives the output gradient's row
+// gy ((w, Co) floats), which it may write into `ring` (w * Co floats).
+template <typename Rows>
+void masked_input_grad(const float* ms, i64 h, i64 w,
+                       const float* __restrict ws, i64 k, i64 ci, i64 co,
+                       float* os, const Rows& rows) {
+  const i64 hp = h + k - 1, wp = w + k - 1;
   at::parallel_for(0, hp, 1, [&](i64 begin, i64 end) {
-    std::vector<i64> pending(wp);
+    std::vector<i64> pending(wp), tag(k, -1);
     std::vector<char> column(w);
-    std::vector<float> acc(ci);
+    std::vector<float> acc(ci), ring(k * w * co);
+    std::vector<const float*> grows(k);
     for (i64 y = begin; y < end; ++y) {
       // column[x]: a masked output pixel in rows y - k + 1 .. y
       for (i64 x = 0; x < w; ++x) column[x] = 0;
@@ -819,10 +884,91 @@ at::Tensor masked_conv_backward(const at::Tensor& grad,
         else
           std::memset(orow + x * ci, 0, sizeof(float) * ci);
       }
-      conv_input_grad_pixels(pending.data(), count, gs, w * co, y, h, w, ws,
+      if (!count) continue;
+      for (i64 ty = 0; ty < k; ++ty) {  // output rows y - ty, each made once
+        const i64 gy = y - ty, slot = ((gy % k) + k) % k;
+        grows[ty] = nullptr;
+        if (gy < 0 || gy >= h) continue;
+        float* dst = ring.data() + slot * w * co;
+        grows[ty] = rows(gy, dst, tag[slot] == gy);
+        tag[slot] = gy;
+      }
+      conv_input_grad_pixels(pending.data(), count, grows.data(), w, ws,
                              orow, k, ci, co, acc.data());
     }
   });
+}
+
+void check_masked_backward(const at::Tensor& weight, const at::Tensor& mask) {
+  check_float(weight, "weight");
+  check_float(mask, "mask");
+  TORCH_CHECK(weight.dim() == 4 && weight.is_contiguous() &&
+                  weight.size(0) == weight.size(1) && mask.dim() == 2 &&
+                  mask.is_contiguous(),
+              "expected weight (k, k, Co, Ci) and a contiguous mask (H, W), "
+              "got sizes ", weight.sizes(), " and ", mask.sizes());
+}
+
+// The input gradient of masked_conv: grad (1, Co, H, W) channels-last, zero
+// off the mask; weight (k, k, Co, Ci) (each tap transposed); mask (H, W).
+// Returns the gradient of the padded input (1, Ci, H + 2p, W + 2p),
+// channels-last, 0 where no masked pixel's window reaches.
+at::Tensor masked_conv_backward(const at::Tensor& grad,
+                                const at::Tensor& weight,
+                                const at::Tensor& mask) {
+  check_channels_last(grad, "gradient");
+  check_masked_backward(weight, mask);
+  const i64 k = weight.size(0), co = weight.size(2), ci = weight.size(3);
+  const i64 h = mask.size(0), w = mask.size(1), p = k / 2;
+  TORCH_CHECK(grad.size(0) == 1 && grad.size(1) == co && grad.size(2) == h &&
+                  grad.size(3) == w,
+              "masked_conv_backward: a gradient (1, ", co, ", ", h, ", ", w,
+              ") expected, got ", grad.sizes());
+  at::Tensor out = at::empty({1, ci, h + 2 * p, w + 2 * p}, grad.options(),
+                             at::MemoryFormat::ChannelsLast);
+  const float* gs = grad.data_ptr<float>();
+  masked_input_grad(mask.data_ptr<float>(), h, w, weight.data_ptr<float>(),
+                    k, ci, co, out.data_ptr<float>(),
+                    [&](i64 gy, float*, bool) { return gs + gy * w * co; });
+  return out;
+}
+
+// The input gradient of masked_second_relu_l1 from the term's gradient grad
+// (1, H, W) and its int8 code (1, Co, H, W) channels-last: the ReLU-L1's
+// gradient (relu_l1_backward_row) made a few rows at a time, no (Co, H, W)
+// map; weight (k, k, Co, Ci) (each tap transposed); mask (H, W). Returns the
+// gradient of the padded input x (1, Ci, H + 2p, W + 2p), channels-last.
+at::Tensor masked_second_relu_l1_backward(const at::Tensor& code,
+                                          const at::Tensor& grad,
+                                          const at::Tensor& weight,
+                                          const at::Tensor& mask) {
+  check_masked_backward(weight, mask);
+  check_float(grad, "gradient");
+  const i64 k = weight.size(0), co = weight.size(2), ci = weight.size(3);
+  const i64 h = mask.size(0), w = mask.size(1), p = k / 2;
+  TORCH_CHECK(code.scalar_type() == at::kChar && code.dim() == 4 &&
+                  code.size(0) == 1 && code.size(1) == co &&
+                  code.size(2) == h && code.size(3) == w &&
+                  code.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+                  grad.numel() == h * w,
+              "masked_second_relu_l1_backward: a channels-last int8 code "
+              "(1, ", co, ", ", h, ", ", w, ") and a gradient of ", h * w,
+              " pixels expected, got ", code.sizes(), " and ", grad.sizes());
+  at::Tensor gc = grad.contiguous();
+  at::Tensor out = at::empty({1, ci, h + 2 * p, w + 2 * p}, grad.options(),
+                             at::MemoryFormat::ChannelsLast);
+  const int8_t* cs = code.data_ptr<int8_t>();
+  const float* gs = gc.data_ptr<float>();
+  masked_input_grad(mask.data_ptr<float>(), h, w, weight.data_ptr<float>(),
+                    k, ci, co, out.data_ptr<float>(),
+                    [&](i64 gy, float* dst, bool made) {
+                      if (!made) {
+                        std::vector<float> tmp(w * co);
+                        relu_l1_backward_row(cs + gy * w * co, gs + gy * w,
+                                             nullptr, dst, w, co, tmp.data());
+                      }
+                      return static_cast<const float*>(dst);
+                    });
   return out;
 }
 
@@ -835,5 +981,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("labels_second_layer", &labels_second_layer);
   m.def("masked_conv", &masked_conv);
   m.def("masked_conv_backward", &masked_conv_backward);
+  m.def("masked_second_relu_l1", &masked_second_relu_l1);
+  m.def("masked_second_relu_l1_backward", &masked_second_relu_l1_backward);
   m.def("empty_large", &empty_large);
 }
