@@ -23,7 +23,6 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
-#include <cstdlib>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -478,21 +477,13 @@ std::vector<float*> padded_buffers(const std::vector<at::Tensor>& buffers,
 // and 35-45 ms per call for the logits' gradient. Blocks that large are
 // mapped here instead, with transparent huge pages advised (one fault per
 // 2 MB where the system allows them, 4 KB pages elsewhere).
-at::Tensor empty_mapped(at::IntArrayRef sizes, bool channels_last) {
+at::Tensor empty_large(at::IntArrayRef sizes) {
   const auto options = at::TensorOptions().dtype(at::kFloat);
   i64 numel = 1;
   for (const i64 s : sizes) numel *= s;
   const size_t bytes = sizeof(float) * numel, huge = size_t(1) << 21;
-  static const size_t limit = getenv("SEMEDA_MAP_MB") ? size_t(atoi(getenv("SEMEDA_MAP_MB"))) << 20 : size_t(32) << 20;
-  std::vector<i64> strides(sizes.size(), 1);
-  if (channels_last) {
-    const i64 c = sizes[1], h = sizes[2], w = sizes[3];
-    strides = {h * w * c, 1, w * c, c};
-  } else {
-    for (i64 d = i64(sizes.size()) - 2; d >= 0; --d) strides[d] = strides[d + 1] * sizes[d + 1];
-  }
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (bytes >= limit) {
+  if (bytes >= (size_t(32) << 20)) {
     const size_t length = bytes + huge;  // room to start on a 2 MB boundary
     void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -501,14 +492,13 @@ at::Tensor empty_mapped(at::IntArrayRef sizes, bool channels_last) {
           (reinterpret_cast<uintptr_t>(base) + huge - 1) & ~(huge - 1));
       madvise(start, (bytes + huge - 1) & ~(huge - 1), MADV_HUGEPAGE);
       return at::from_blob(
-          start, sizes, strides, [base, length](void*) { munmap(base, length); },
+          start, sizes, [base, length](void*) { munmap(base, length); },
           options);
     }
   }
 #endif
-  return at::empty_strided(sizes, strides, options);
+  return at::empty(sizes, options);
 }
-at::Tensor empty_large(at::IntArrayRef sizes) { return empty_mapped(sizes, false); }
 
 // Softmax over the classes of the logits x (N, C, H, W), times valid
 // (N, H, W), written into the interior of out[i] (1, C, H + 2p, W + 2p),
@@ -553,7 +543,7 @@ at::Tensor softmax_padded_backward(const std::vector<at::Tensor>& grad,
     gs.push_back(grad[i].data_ptr<float>());
     ps.push_back(probs[i].data_ptr<float>());
   }
-  at::Tensor out = empty_mapped({n, c, h, w}, false);
+  at::Tensor out = empty_large({n, c, h, w});
   float* os = out.data_ptr<float>();
   at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
     std::vector<float> g(w * c), tmp(c * kBlock);
@@ -617,7 +607,8 @@ at::Tensor relu_l1_backward(const at::Tensor& code,
                             i64 p) {
   const i64 n = code.size(0), c = code.size(1), h = code.size(2),
             w = code.size(3);
-  at::Tensor out = empty_mapped({n, c, h, w}, true);
+  at::Tensor out = at::empty({n, c, h, w}, code.options().dtype(at::kFloat),
+                             at::MemoryFormat::ChannelsLast);
   at::Tensor gc;
   if (grad) {
     check_float(*grad, "gradient");
