@@ -91,26 +91,34 @@ class _PaddedSoftmax(torch.autograd.Function):
     embedding ``weight`` (E, C) if given, replicate-padded by ``pad``, in a
     channels-last buffer (1, C or E, H + 2p, W + 2p).
 
-    On a CPU it goes a few rows at a time (all rows on other devices): each
-    chunk's softmax runs on contiguous rows of ``x`` and is written once,
-    transposed, in the buffer. Backward is chunked alike and writes the
-    gradient in the layout of ``x``. The probabilities are saved; with an
-    embedding they are recomputed in backward instead, so no C-channel map
-    is written but the gradient."""
+    On a CPU the kernels (:mod:`.cpu_kernels`) do it in one pass, a block of
+    pixels at a time; the eager code goes a few rows at a time (all rows on
+    other devices): each chunk's softmax runs on contiguous rows of ``x``
+    and is written once, transposed, in the buffer. Backward is chunked
+    alike and writes the gradient in the layout of ``x``. The probabilities
+    are saved; with an embedding they are recomputed in backward instead,
+    so no C-channel map is written but the gradient."""
 
     @staticmethod
     def forward(ctx, x: Tensor, valid: Tensor, weight: Optional[Tensor],
                 pad: int):
         n, c, h, w = x.shape
         ctx.pad, ctx.shape = pad, x.shape
-        ctx.kernels = None if weight is not None else cpu_kernels.usable(
-            x, valid)
+        ctx.kernels = cpu_kernels.usable(
+            x, valid, *(() if weight is None else (weight, )))
+        ctx.embed = weight is not None
         if ctx.kernels is not None:  # one pass, on a CPU
-            outs = [padded_buffer(x, (1, c, h, w), pad)[0] for _ in range(n)]
-            ctx.kernels.softmax_padded_forward(x, valid.contiguous(), outs,
-                                               pad)
+            valid = valid.contiguous()
+            width = c if weight is None else weight.shape[0]
+            outs = [padded_buffer(x, (1, width, h, w), pad)[0]
+                    for _ in range(n)]
+            if weight is None:
+                ctx.kernels.softmax_padded_forward(x, valid, outs, pad)
+            else:
+                weight = weight.contiguous()
+                ctx.kernels.embed_softmax_forward(x, valid, weight, outs, pad)
             outs = tuple(fill_border_(out, pad) for out in outs)
-            ctx.save_for_backward(*outs)
+            ctx.save_for_backward(*((x, valid, weight) if ctx.embed else outs))
             return outs
         rows = h if x.device.type != 'cpu' else max(
             1, CHUNK_ELEMENTS // (c * w))
@@ -129,7 +137,7 @@ class _PaddedSoftmax(torch.autograd.Function):
                         r1 - r0, w, width)
                 inner[r0:r1].copy_(probs)
             outs.append(fill_border_(out, pad))
-        ctx.rows, ctx.embed = rows, weight is not None
+        ctx.rows = rows
         ctx.save_for_backward(*((x, valid, weight) if ctx.embed else outs))
         return tuple(outs)
 
@@ -140,13 +148,14 @@ class _PaddedSoftmax(torch.autograd.Function):
         if ctx.kernels is not None:
             grads = [g.contiguous(memory_format=torch.channels_last)
                      for g in grads]
+            if ctx.embed:
+                return ctx.kernels.embed_softmax_backward(
+                    grads, *saved, pad), None, None, None
             return ctx.kernels.softmax_padded_backward(
                 grads, list(saved), h, w, pad), None, None, None
         if ctx.embed:
             x, valid, weight = saved
-        kernels = cpu_kernels.usable(grads[0])
-        grad_x = grads[0].new_empty(n, c, h, w) if kernels is None else \
-            kernels.empty_large((n, c, h, w))
+        grad_x = grads[0].new_empty(n, c, h, w)
         for i, grad in enumerate(grads):
             grad = grad[0]  # (E, H + 2p, W + 2p)
             for r0, r1 in _row_chunks(h, ctx.rows):

@@ -77,25 +77,33 @@ def test_relu_l1_kernel_equals_the_plain_expression(kernels, pad, size,
 
 @pytest.mark.parametrize('pad', [0, 1, 2])
 @pytest.mark.parametrize('shape', [(2, 21, 7, 70), (1, 3, 1, 1),
-                                   (1, 150, 3, 5)])
+                                   (1, 150, 3, 5), (2, 150, 4, 83)])
+@pytest.mark.parametrize('embed', [None, 32, 5])
 def test_padded_softmax_kernel_equals_the_plain_expression(
-        kernels, pad, shape):
-    """The masked softmax written padded and channels-last, and its
-    gradient, float32 kernel against the float64 expression: logits far
-    apart (one class near certain), ignore pixels, one-pixel maps, rows
-    longer than a block."""
+        kernels, pad, shape, embed):
+    """The masked softmax, through a class embedding (E, C) if given,
+    written padded and channels-last, and its gradient, float32 kernel
+    against the float64 expression: logits far apart (one class near
+    certain), ignore pixels, one-pixel maps, rows longer than a block, row
+    blocks of 16 pixels and fewer, embeddings of 8 rows and fewer."""
     torch.manual_seed(0)
     x = (torch.randn(shape) * 8).requires_grad_(True)
     valid = (torch.rand(shape[0], *shape[2:]) > 0.2).float()
     x64 = x.detach().double().requires_grad_(True)
-    want = F.pad(x64.softmax(1) * valid.double().unsqueeze(1), (pad, ) * 4,
+    weight = None if embed is None else torch.randn(embed, shape[1])
+    probs = x64.softmax(1)
+    if weight is not None:
+        probs = torch.einsum('ec,nchw->nehw', weight.double(), probs)
+    want = F.pad(probs * valid.double().unsqueeze(1), (pad, ) * 4,
                  mode='replicate')
-    got = torch.cat(utils.padded_softmax(x, valid, None, pad))
+    got = torch.cat(utils.padded_softmax(x, valid, weight, pad))
     assert got.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(got, want.float())
+    # (float32 sums over E x C products with an embedding)
+    tol = {} if embed is None else dict(atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(got, want.float(), **tol)
     w = torch.randn_like(want)
     torch.testing.assert_close(grads_of([got], x, [w.float()]),
-                               grads_of([want], x64, [w]).float())
+                               grads_of([want], x64, [w]).float(), **tol)
 
 
 @pytest.mark.parametrize('num_classes', [3, 21])

@@ -225,6 +225,66 @@ void labels_row16(const i64* __restrict offset,
   }
 }
 
+// The softmax over c planes of x (stride `plane`) at b <= kBlock pixels,
+// channel-major: p[k * kBlock + j] for class k at pixel j.
+void softmax_block(const float* __restrict x, i64 plane, i64 b, i64 c,
+                   float* __restrict p) {
+  float m[kBlock], s[kBlock];
+  for (i64 j = 0; j < b; ++j) m[j] = x[j];
+  for (i64 k = 1; k < c; ++k)
+    for (i64 j = 0; j < b; ++j) m[j] = std::max(m[j], x[k * plane + j]);
+  for (i64 j = 0; j < b; ++j) s[j] = 0.0f;
+  for (i64 k = 0; k < c; ++k) {
+    float* t = p + k * kBlock;
+    for (i64 j = 0; j < b; ++j) {
+      t[j] = exp_nonpositive(x[k * plane + j] - m[j]);
+      s[j] += t[j];
+    }
+  }
+  for (i64 j = 0; j < b; ++j) s[j] = 1.0f / s[j];
+  for (i64 k = 0; k < c; ++k)
+    for (i64 j = 0; j < b; ++j) p[k * kBlock + j] *= s[j];
+}
+
+// G rows of out (rows of kBlock floats) at b pixels: out[r][j] = sum over
+// k < depth of a[r * ar + k * ak] * m[k * kBlock + j]. Sixteen pixels at a
+// time, G vectors of accumulators, each vector of m loaded once for G rows.
+template <int G>
+void block_product_rows(const float* __restrict a, i64 ar, i64 ak,
+                        i64 depth, const float* __restrict m, i64 b,
+                        float* __restrict out) {
+  i64 j = 0;
+  for (; j + 16 <= b; j += 16) {
+    Row16 acc[G];
+    for (int r = 0; r < G; ++r) acc[r] = Row16{};
+    for (i64 k = 0; k < depth; ++k) {
+      const Row16 v = *reinterpret_cast<const Row16*>(m + k * kBlock + j);
+      for (int r = 0; r < G; ++r) acc[r] += a[r * ar + k * ak] * v;
+    }
+    for (int r = 0; r < G; ++r)
+      *reinterpret_cast<Row16*>(out + r * kBlock + j) = acc[r];
+  }
+  for (; j < b; ++j) {
+    for (int r = 0; r < G; ++r) {
+      float acc = 0.0f;
+      for (i64 k = 0; k < depth; ++k)
+        acc += a[r * ar + k * ak] * m[k * kBlock + j];
+      out[r * kBlock + j] = acc;
+    }
+  }
+}
+
+// out (rows x kBlock) = a (rows x depth, strides ar and ak) times m
+// (depth x kBlock), at b pixels.
+void block_product(const float* a, i64 ar, i64 ak, i64 rows, i64 depth,
+                   const float* m, i64 b, float* out) {
+  i64 r = 0;
+  for (; r + 8 <= rows; r += 8)
+    block_product_rows<8>(a + r * ar, ar, ak, depth, m, b, out + r * kBlock);
+  for (; r < rows; ++r)
+    block_product_rows<1>(a + r * ar, ar, ak, depth, m, b, out + r * kBlock);
+}
+
 // The second layer's sum at N pixels of a row, 32 outputs: two vectors of
 // accumulators per pixel in registers, each weight vector loaded once for
 // the N pixels.
@@ -553,6 +613,114 @@ at::Tensor softmax_padded_backward(const std::vector<at::Tensor>& grad,
       softmax_backward_row(g.data(), ps[i] + (y + p) * row + p * c,
                            os + (i * c * h + y) * w, h * w, w, c,
                            tmp.data());
+    }
+  });
+  return out;
+}
+
+// Through a class embedding weight (E, C): weight times the softmax over
+// the classes of the logits x (N, C, H, W), times valid (N, H, W), written
+// into the interior of out[i] (1, E, H + 2p, W + 2p), channels-last, for
+// each image i. The C-channel probabilities exist a block of pixels at a
+// time only. The frame is left to the caller.
+void embed_softmax_forward(const at::Tensor& x, const at::Tensor& valid,
+                           const at::Tensor& weight,
+                           const std::vector<at::Tensor>& out, i64 p) {
+  check_float(x, "logits");
+  check_float(valid, "valid");
+  check_float(weight, "weight");
+  TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && valid.is_contiguous() &&
+                  weight.dim() == 2 && weight.is_contiguous() &&
+                  weight.size(1) == x.size(1),
+              "embed_softmax_forward: contiguous logits (N, C, H, W), mask "
+              "and weight (E, C) expected, got ", x.sizes(), " and ",
+              weight.sizes());
+  const i64 n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const i64 e = weight.size(0), row = (w + 2 * p) * e;
+  TORCH_CHECK(static_cast<i64>(out.size()) == n, "one buffer per image");
+  const std::vector<float*> outs = padded_buffers(out, e, h, w, p);
+  const float* xs = x.data_ptr<float>();
+  const float* vs = valid.data_ptr<float>();
+  const float* ws = weight.data_ptr<float>();
+  at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
+    std::vector<float> probs(c * kBlock), emb(e * kBlock);
+    for (i64 ny = begin; ny < end; ++ny) {
+      const i64 i = ny / h, y = ny % h;
+      const float* xr = xs + (i * c * h + y) * w;
+      float* dst = outs[i] + (y + p) * row + p * e;
+      for (i64 x0 = 0; x0 < w; x0 += kBlock) {
+        const i64 b = std::min(kBlock, w - x0);
+        softmax_block(xr + x0, h * w, b, c, probs.data());
+        block_product(ws, c, 1, e, c, probs.data(), b, emb.data());
+        for (i64 j = 0; j < b; ++j) {
+          const float v = vs[ny * w + x0 + j];
+          for (i64 k = 0; k < e; ++k)
+            dst[(x0 + j) * e + k] = emb[k * kBlock + j] * v;
+        }
+      }
+    }
+  });
+}
+
+// The logits' gradient (N, C, H, W) of embed_softmax_forward from the
+// gradients grad[i] of the padded maps (frame folded in), the probabilities
+// recomputed from the logits x a block of pixels at a time.
+at::Tensor embed_softmax_backward(const std::vector<at::Tensor>& grad,
+                                  const at::Tensor& x,
+                                  const at::Tensor& valid,
+                                  const at::Tensor& weight, i64 p) {
+  check_float(x, "logits");
+  check_float(valid, "valid");
+  check_float(weight, "weight");
+  TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && valid.is_contiguous() &&
+                  weight.dim() == 2 && weight.is_contiguous() &&
+                  weight.size(1) == x.size(1) &&
+                  static_cast<i64>(grad.size()) == x.size(0),
+              "embed_softmax_backward: contiguous logits, mask, weight "
+              "(E, C) and one gradient per image expected");
+  const i64 n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const i64 e = weight.size(0), row = (w + 2 * p) * e;
+  std::vector<const float*> gs;
+  for (const auto& g : grad) {
+    check_channels_last(g, "gradient");
+    TORCH_CHECK(g.size(0) == 1 && g.size(1) == e && g.size(2) == h + 2 * p &&
+                    g.size(3) == w + 2 * p,
+                "embed_softmax_backward: gradients (1, ", e, ", ",
+                h + 2 * p, ", ", w + 2 * p, ") expected, got ", g.sizes());
+    gs.push_back(g.data_ptr<float>());
+  }
+  at::Tensor out = empty_large({n, c, h, w});
+  const float* xs = x.data_ptr<float>();
+  const float* vs = valid.data_ptr<float>();
+  const float* ws = weight.data_ptr<float>();
+  float* os = out.data_ptr<float>();
+  at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
+    std::vector<float> g(w * e), ge(e * kBlock), probs(c * kBlock),
+        gp(c * kBlock);
+    float dot[kBlock];
+    for (i64 ny = begin; ny < end; ++ny) {
+      const i64 i = ny / h, y = ny % h;
+      fold_row(gs[i], row, y, h, w, p, e, g.data());
+      const float* xr = xs + (i * c * h + y) * w;
+      float* orow = os + (i * c * h + y) * w;
+      for (i64 x0 = 0; x0 < w; x0 += kBlock) {
+        const i64 b = std::min(kBlock, w - x0);
+        for (i64 j = 0; j < b; ++j) {  // masked where the forward masked
+          const float v = vs[ny * w + x0 + j];
+          for (i64 k = 0; k < e; ++k)
+            ge[k * kBlock + j] = g[(x0 + j) * e + k] * v;
+        }
+        softmax_block(xr + x0, h * w, b, c, probs.data());
+        block_product(ws, 1, c, c, e, ge.data(), b, gp.data());
+        for (i64 j = 0; j < b; ++j) dot[j] = 0.0f;
+        for (i64 k = 0; k < c; ++k)
+          for (i64 j = 0; j < b; ++j)
+            dot[j] += probs[k * kBlock + j] * gp[k * kBlock + j];
+        for (i64 k = 0; k < c; ++k)
+          for (i64 j = 0; j < b; ++j)
+            orow[k * h * w + x0 + j] =
+                probs[k * kBlock + j] * (gp[k * kBlock + j] - dot[j]);
+      }
     }
   });
   return out;
@@ -966,6 +1134,8 @@ at::Tensor masked_second_relu_l1_backward(const at::Tensor& code,
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("softmax_padded_forward", &softmax_padded_forward);
   m.def("softmax_padded_backward", &softmax_padded_backward);
+  m.def("embed_softmax_forward", &embed_softmax_forward);
+  m.def("embed_softmax_backward", &embed_softmax_backward);
   m.def("relu_l1_forward", &relu_l1_forward);
   m.def("relu_l1_backward", &relu_l1_backward);
   m.def("labels_first_layer", &labels_first_layer);
