@@ -1013,8 +1013,9 @@ std::vector<at::Tensor> masked_second_relu_l1(
 // The input gradient of a masked convolution (dense math, computed where it
 // can be non-zero) into out (1, Ci, H + 2p, W + 2p) channels-last, 0 where
 // no masked pixel's window reaches: weight (k, k, Co, Ci) (each tap
-// transposed), mask (H, W). rows(gy, ring) gives the output gradient's row
-// gy ((w, Co) floats), which it may write into `ring` (w * Co floats).
+// transposed), mask (H, W). rows(gy, slot, tmp, made) gives the output
+// gradient's row gy ((w, Co) floats), which it may write into `slot` (w * Co
+// floats; `made`: it holds row gy already) with `tmp` (w * Co floats).
 template <typename Rows>
 void masked_input_grad(const float* ms, i64 h, i64 w,
                        const float* __restrict ws, i64 k, i64 ci, i64 co,
@@ -1023,7 +1024,7 @@ void masked_input_grad(const float* ms, i64 h, i64 w,
   at::parallel_for(0, hp, 1, [&](i64 begin, i64 end) {
     std::vector<i64> pending(wp), tag(k, -1);
     std::vector<char> column(w);
-    std::vector<float> acc(ci), ring(k * w * co);
+    std::vector<float> acc(ci), ring(k * w * co), tmp(w * co);
     std::vector<const float*> grows(k);
     for (i64 y = begin; y < end; ++y) {
       // column[x]: a masked output pixel in rows y - k + 1 .. y
@@ -1049,7 +1050,7 @@ void masked_input_grad(const float* ms, i64 h, i64 w,
         grows[ty] = nullptr;
         if (gy < 0 || gy >= h) continue;
         float* dst = ring.data() + slot * w * co;
-        grows[ty] = rows(gy, dst, tag[slot] == gy);
+        grows[ty] = rows(gy, dst, tmp.data(), tag[slot] == gy);
         tag[slot] = gy;
       }
       conv_input_grad_pixels(pending.data(), count, grows.data(), w, ws,
@@ -1088,7 +1089,9 @@ at::Tensor masked_conv_backward(const at::Tensor& grad,
   const float* gs = grad.data_ptr<float>();
   masked_input_grad(mask.data_ptr<float>(), h, w, weight.data_ptr<float>(),
                     k, ci, co, out.data_ptr<float>(),
-                    [&](i64 gy, float*, bool) { return gs + gy * w * co; });
+                    [&](i64 gy, float*, float*, bool) {
+                      return gs + gy * w * co;
+                    });
   return out;
 }
 
@@ -1120,12 +1123,10 @@ at::Tensor masked_second_relu_l1_backward(const at::Tensor& code,
   const float* gs = gc.data_ptr<float>();
   masked_input_grad(mask.data_ptr<float>(), h, w, weight.data_ptr<float>(),
                     k, ci, co, out.data_ptr<float>(),
-                    [&](i64 gy, float* dst, bool made) {
-                      if (!made) {
-                        std::vector<float> tmp(w * co);
+                    [&](i64 gy, float* dst, float* tmp, bool made) {
+                      if (!made)
                         relu_l1_backward_row(cs + gy * w * co, gs + gy * w,
-                                             nullptr, dst, w, co, tmp.data());
-                      }
+                                             nullptr, dst, w, co, tmp);
                       return static_cast<const float*>(dst);
                     });
   return out;
