@@ -25,7 +25,7 @@ import os.path as osp
 import sys
 import time
 import warnings
-from typing import Any, Optional
+from typing import Any, List, Optional, Tuple
 
 import torch
 
@@ -76,9 +76,15 @@ def usable(*tensors: torch.Tensor) -> Optional[Any]:
     return kernels()
 
 
-def _build() -> Optional[Any]:
-    from mmengine.logging import print_log
-    from torch.utils.cpp_extension import get_default_build_root, load
+#: A build lock older than this was left by a build that died (killed
+#: midway): torch's loader would wait for it forever. A build takes about
+#: 30 s; other processes building meanwhile (DDP ranks) hold theirs less.
+STALE_LOCK_S = 600
+
+
+def _target() -> Tuple[str, str, List[str], List[str]]:
+    """The extension's name, build directory, compiler and linker flags."""
+    from torch.utils.cpp_extension import get_default_build_root
     capability = torch.backends.cpu.get_cpu_capability()
     cflags = _MATH_FLAGS + _ARCH_FLAGS.get(capability, [])
     ldflags = []
@@ -98,11 +104,24 @@ def _build() -> Optional[Any]:
         os.environ.get('TORCH_EXTENSIONS_DIR') or osp.join(
             get_default_build_root(),
             f'py{sys.version_info.major}{sys.version_info.minor}_cpu'), name)
+    return name, directory, cflags, ldflags
+
+
+def _build() -> Optional[Any]:
+    from mmengine.logging import print_log
+    from torch.utils.cpp_extension import load
+    name, directory, cflags, ldflags = _target()
     start = time.perf_counter()
     try:
-        library = osp.join(directory, f'{name}.so')
-        if osp.exists(library) and not osp.exists(osp.join(directory,
-                                                            'lock')):
+        library, lock = (osp.join(directory, f) for f in (f'{name}.so',
+                                                          'lock'))
+        stale = osp.exists(lock) and \
+            time.time() - osp.getmtime(lock) > STALE_LOCK_S
+        if stale:  # its library may be incomplete: ninja decides below
+            print_log(f'SemedaLoss: removing the stale build lock {lock}',
+                      logger='current')
+            os.remove(lock)
+        if osp.exists(library) and not osp.exists(lock) and not stale:
             spec = importlib.util.spec_from_file_location(name, library)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)

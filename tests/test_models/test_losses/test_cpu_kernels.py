@@ -1,4 +1,5 @@
 """The CPU kernels against the eager code and the plain float64 expressions."""
+import os
 import shutil
 import warnings
 
@@ -319,3 +320,27 @@ def test_empty_large_gives_an_ordinary_tensor(kernels, shape):
     t.fill_(1.5).add_(torch.ones(shape))
     assert t.sum().item() == 2.5 * t.numel()
     del t
+
+
+@pytest.mark.parametrize('age_s,removed', [(3600, True), (5, False)])
+def test_a_stale_build_lock_is_removed(monkeypatch, tmp_path, age_s,
+                                       removed):
+    """A lock older than STALE_LOCK_S (a build killed midway) is removed
+    before torch's loader runs, which would wait for it forever; a recent
+    one (another process building) is left to the loader."""
+    monkeypatch.setenv('TORCH_EXTENSIONS_DIR', str(tmp_path))
+    name, directory, _, _ = cpu_kernels._target()
+    lock = tmp_path / name / 'lock'
+    lock.parent.mkdir()
+    lock.touch()
+    old = lock.stat().st_mtime - age_s
+    os.utime(lock, (old, old))
+    seen = []
+
+    def fake_load(**kwargs):
+        seen.append(lock.exists())
+        return 'module'
+
+    monkeypatch.setattr(torch.utils.cpp_extension, 'load', fake_load)
+    assert cpu_kernels._build() == 'module'
+    assert seen == [not removed]
