@@ -2,8 +2,8 @@
 
 The loss's elementwise work on a CPU (the softmax written into the first
 convolution's padded input, through the class embedding if the net has one,
-the ReLU-L1 of each layer, the labels' layers, the last layer where its term
-is weighted, and their backwards)
+the ReLU-L1 of each layer, the labels' layers, the layers only where the
+weighted terms need them, and their backwards)
 runs in these kernels, which read each map once and write each result once,
 on torch's own threads. The eager PyTorch code does the same work in several
 passes and is kept for every other case: other devices, other dtypes, and

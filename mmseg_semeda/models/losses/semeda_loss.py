@@ -354,9 +354,10 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
     num_layers, pad = len(layer_weights), edge_net.kernel_size // 2
     # the default form (two layers, a band or class balance, on a CPU):
     # the second layer only where its term is weighted, labels and
-    # prediction in one kernel
+    # prediction in one kernel, and the first only where the second reads it
     fused = (kernels is not None and where is not None and num_layers == 2
-             and ACTIVATIONS[1] == 'relu'
+             and ACTIVATIONS[:2] == ('relu', 'relu')
+             and not edge_net.conv1.weight.requires_grad
              and not edge_net.conv2.weight.requires_grad)
     with torch.no_grad():
         if kernels is not None:  # relu(conv1(onehot)), padded, in one pass
@@ -376,6 +377,7 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
         else:
             gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
     x, terms = first_in, []
+    mask = where[0].float().contiguous() if fused else None
     for i, lam in enumerate(layer_weights):
         more = i + 1 < num_layers  # (then layer i is a relu layer)
         with torch.no_grad():  # the labels' embedding, then their next layer
@@ -387,10 +389,18 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
             elif ACTIVATIONS[i] != 'relu':  # (relu_l1 applies the relu)
                 gt = activate(i, gt)
         conv = (edge_net.conv1, edge_net.conv2, edge_net.conv3)[i]
+        if fused and i == 0:
+            # the pixels whose output the second layer's weighted windows
+            # read (the weighted pixels among them)
+            reach = kernels.dilate_mask(mask, pad)
+            term, x = _MaskedFirstLayer.apply(x, conv.weight, conv.bias,
+                                              reach, gt_padded, kernels)
+            if lam:
+                terms.append(lam * term * where)
+            continue
         if fused and i == 1:
-            term = _MaskedSecondLayer.apply(x, where[0].float().contiguous(),
-                                            target, gt_padded, tables, ignore,
-                                            kernels)
+            term = _MaskedSecondLayer.apply(x, mask, target, gt_padded,
+                                            tables, ignore, kernels)
             terms.append(lam * term * where)
             break
         if (kernels is not None and where is not None and not more
@@ -439,6 +449,43 @@ class _MaskedConv(torch.autograd.Function):
             grad.contiguous(memory_format=torch.channels_last),
             weight.permute(2, 3, 0, 1).contiguous(), mask), None, None, None, \
             None
+
+
+class _MaskedFirstLayer(torch.autograd.Function):
+    """The edge net's first layer computed by the CPU kernels only where
+    ``reach`` (H, W) is not zero: the convolution of the padded input ``x``
+    with frozen weights, its ReLU-L1 term (1, H, W) against the labels'
+    first layer ``gt_padded`` (0 elsewhere), and its relu, replicate-padded
+    and channels-last, for the second layer (0 elsewhere, where that layer
+    does not read it). Backward keeps the int8 code and takes the input
+    gradient where a pixel of ``reach`` has a window."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, reach: Tensor,
+                gt_padded: Tensor, kernels) -> Tuple[Tensor, Tensor]:
+        ctx.set_materialize_grads(False)
+        h, w = reach.shape
+        pad = (x.shape[-1] - w) // 2
+        term = x.new_empty(1, h, w)
+        code = torch.empty(1, h, w, weight.shape[0], dtype=torch.int8,
+                           device=x.device).permute(0, 3, 1, 2)
+        relu, _ = padded_buffer(x, (1, weight.shape[0], h, w), pad)
+        kernels.masked_first_relu_l1(x, weight.permute(2, 3, 1, 0).contiguous(),
+                                     bias, reach, gt_padded, term, code, relu)
+        ctx.save_for_backward(code, weight, reach)
+        ctx.kernels = kernels
+        return term, fill_border_(relu, pad)
+
+    @staticmethod
+    def backward(ctx, grad: Optional[Tensor], grad_relu: Optional[Tensor]):
+        code, weight, reach = ctx.saved_tensors
+        if grad is None and grad_relu is None:
+            return (None, ) * 6
+        if grad_relu is not None:
+            grad_relu = grad_relu.contiguous(memory_format=torch.channels_last)
+        return ctx.kernels.masked_first_relu_l1_backward(
+            code, grad, grad_relu, weight.permute(2, 3, 0, 1).contiguous(),
+            reach), None, None, None, None, None
 
 
 class _MaskedSecondLayer(torch.autograd.Function):

@@ -344,3 +344,57 @@ def test_a_stale_build_lock_is_removed(monkeypatch, tmp_path, age_s,
     monkeypatch.setattr(torch.utils.cpp_extension, 'load', fake_load)
     assert cpu_kernels._build() == 'module'
     assert seen == [not removed]
+
+
+@pytest.mark.parametrize('channels', [(21, 16), (32, 16), (40, 16), (6, 5)])
+@pytest.mark.parametrize('size', [(13, 70), (2, 3), (1, 1)])
+@pytest.mark.parametrize('density', [0.0, 0.4, 1.0])
+def test_masked_first_layer_equals_the_plain_expression(kernels, channels,
+                                                        size, density):
+    """The first layer where ``reach`` is not zero: its ReLU-L1 term (0
+    elsewhere) and its relu, replicate-padded (0 off reach), against the
+    float64 convolution; the input gradient through both outputs against
+    autograd's where the gradient of the relu is zero off reach, as the
+    second layer's is. Input channels that fill 16 or 32 vector lanes,
+    fewer, and more."""
+    from mmseg_semeda.models.losses.semeda_loss import _MaskedFirstLayer
+    torch.manual_seed(0)
+    ci, co = channels
+    x = torch.randn(1, ci, size[0] + 2, size[1] + 2).contiguous(
+        memory_format=torch.channels_last).requires_grad_(True)
+    weight, bias = torch.randn(co, ci, 3, 3) * 0.3, torch.randn(co)
+    gt_padded = padded_buffer(x, (1, co, *size), 1)[0]
+    gt_padded.copy_(torch.randn(gt_padded.shape))
+    reach = (torch.rand(size) < density).float()
+    term, relu = _MaskedFirstLayer.apply(x, weight, bias, reach, gt_padded,
+                                         kernels)
+    pre = F.conv2d(x.double(), weight.double(), bias.double())
+    on = reach > 0
+    want_term = (pre.relu() - gt_padded[..., 1:-1, 1:-1].double().relu()
+                 ).abs().mean(1) * on
+    want_relu = F.pad(pre.relu() * on, (1, ) * 4, mode='replicate')
+    assert relu.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(term, want_term.float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(relu, want_relu.float(), atol=1e-5, rtol=1e-5)
+    # the relu's gradient reaches pixels of ``reach`` only (a weighted
+    # window of the next layer), the frame's folded in
+    w_relu = F.pad(torch.randn(1, co, *size) * on, (1, ) * 4,
+                   mode='replicate')
+    w_term = torch.randn(1, *size)
+    torch.testing.assert_close(
+        grads_of([term, relu], x, [w_term, w_relu]),
+        grads_of([want_term, want_relu], x,
+                 [w_term.double(), w_relu.double()]).float(),
+        atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('size', [(13, 70), (1, 1), (3, 2)])
+@pytest.mark.parametrize('radius', [0, 1, 2])
+def test_dilate_mask_equals_max_pooling(kernels, size, radius):
+    """The pixels within ``radius`` of a non-zero one (weights, not only
+    ones), as a stride-1 max pooling of the indicator."""
+    torch.manual_seed(0)
+    mask = (torch.rand(size) > 0.9).float() * torch.rand(size)
+    want = F.max_pool2d((mask != 0).float()[None], 2 * radius + 1, 1,
+                        radius)[0]
+    torch.testing.assert_close(kernels.dilate_mask(mask, radius), want)

@@ -288,34 +288,32 @@ void block_product(const float* a, i64 ar, i64 ak, i64 rows, i64 depth,
 // The second layer's sum at N pixels of a row, 32 outputs: two vectors of
 // accumulators per pixel in registers, each weight vector loaded once for
 // the N pixels.
-template <int N>
-void second_sum32(const float* const* r, const float* __restrict weight,
-                  const float* __restrict bias, float* const* out, i64 k,
-                  i64 row1, i64 o1) {
-  Row16 a[N][2];
-  for (int m = 0; m < N; ++m) {
-    a[m][0] = *reinterpret_cast<const Row16*>(bias);
-    a[m][1] = *reinterpret_cast<const Row16*>(bias + 16);
-  }
+template <int N, int V>
+void conv_sum(const float* const* r, const float* __restrict weight,
+              const float* __restrict bias, float* const* out, i64 k,
+              i64 row1, i64 o1) {
+  Row16 a[N][V];
+  for (int m = 0; m < N; ++m)
+    for (int v = 0; v < V; ++v)
+      a[m][v] = *reinterpret_cast<const Row16*>(bias + 16 * v);
   for (i64 ty = 0; ty < k; ++ty) {
     for (i64 tx = 0; tx < k; ++tx) {
       const i64 at = ty * row1 + tx * o1;
-      const float* wt = weight + (ty * k + tx) * o1 * 32;
+      const float* wt = weight + (ty * k + tx) * o1 * 16 * V;
       for (i64 i = 0; i < o1; ++i) {
-        const Row16 w0 = *reinterpret_cast<const Row16*>(wt + i * 32);
-        const Row16 w1 = *reinterpret_cast<const Row16*>(wt + i * 32 + 16);
+        Row16 wv[V];
+        for (int v = 0; v < V; ++v)
+          wv[v] = *reinterpret_cast<const Row16*>(wt + (i * V + v) * 16);
         for (int m = 0; m < N; ++m) {
           const float x = r[m][at + i];
-          a[m][0] += w0 * x;
-          a[m][1] += w1 * x;
+          for (int v = 0; v < V; ++v) a[m][v] += wv[v] * x;
         }
       }
     }
   }
-  for (int m = 0; m < N; ++m) {
-    *reinterpret_cast<Row16*>(out[m]) = a[m][0];
-    *reinterpret_cast<Row16*>(out[m] + 16) = a[m][1];
-  }
+  for (int m = 0; m < N; ++m)
+    for (int v = 0; v < V; ++v)
+      *reinterpret_cast<Row16*>(out[m] + 16 * v) = a[m][v];
 }
 
 // The same for any number of outputs o2, one pixel, acc: o2 floats.
@@ -340,45 +338,70 @@ void second_sum(const float* __restrict r, const float* __restrict weight,
 // (row - ty, X - tx), where that lies in the output. grows[ty] points at the
 // output gradient's row `row - ty` ((w, co) floats), null where that row
 // lies outside the output; columns are checked here.
-// For 16 input channels (the default net's), N pixels whose every tap
-// lies in the output: one vector of accumulators per pixel, each weight
-// vector loaded once for the N pixels.
-template <int N>
-void input_grad16(const i64* x, const float* const* grows,
-                  const float* __restrict weight, float* __restrict out,
-                  i64 k, i64 co) {
-  Row16 a[N];
-  for (int m = 0; m < N; ++m) a[m] = Row16{};
+// The weight's rows are `cs` floats (ci, padded with zeros up to a
+// multiple of 16 where that is at most 32). For those, N pixels whose
+// every tap lies in the output: V = cs / 16 vectors of accumulators per
+// pixel, each weight vector loaded once for the N pixels.
+template <int N, int V>
+void input_grad_vec(const i64* x, const float* const* grows,
+                    const float* __restrict weight, float* __restrict out,
+                    i64 k, i64 ci, i64 co) {
+  Row16 a[N][V];
+  for (int m = 0; m < N; ++m)
+    for (int v = 0; v < V; ++v) a[m][v] = Row16{};
   for (i64 ty = 0; ty < k; ++ty) {
     for (i64 tx = 0; tx < k; ++tx) {
       const float* g[N];
       for (int m = 0; m < N; ++m) g[m] = grows[ty] + (x[m] - tx) * co;
-      const float* wt = weight + (ty * k + tx) * co * 16;
+      const float* wt = weight + (ty * k + tx) * co * 16 * V;
       for (i64 o = 0; o < co; ++o) {
-        const Row16 wo = *reinterpret_cast<const Row16*>(wt + o * 16);
-        for (int m = 0; m < N; ++m) a[m] += wo * g[m][o];
+        for (int v = 0; v < V; ++v) {
+          const Row16 wo =
+              *reinterpret_cast<const Row16*>(wt + (o * V + v) * 16);
+          for (int m = 0; m < N; ++m) a[m][v] += wo * g[m][o];
+        }
       }
     }
   }
-  for (int m = 0; m < N; ++m)
-    *reinterpret_cast<Row16*>(out + x[m] * 16) = a[m];
+  for (int m = 0; m < N; ++m) {
+    if (ci == 16 * V) {
+      for (int v = 0; v < V; ++v)
+        *reinterpret_cast<Row16*>(out + x[m] * ci + 16 * v) = a[m][v];
+    } else {
+      float lanes[16 * V];
+      for (int v = 0; v < V; ++v)
+        *reinterpret_cast<Row16*>(lanes + 16 * v) = a[m][v];
+      std::memcpy(out + x[m] * ci, lanes, sizeof(float) * ci);
+    }
+  }
+}
+
+template <int N>
+void input_grad_pixels(const i64* x, const float* const* grows,
+                       const float* weight, float* out, i64 k, i64 ci,
+                       i64 cs, i64 co) {
+  if (cs == 16)
+    input_grad_vec<N, 1>(x, grows, weight, out, k, ci, co);
+  else
+    input_grad_vec<N, 2>(x, grows, weight, out, k, ci, co);
 }
 
 void conv_input_grad_pixels(const i64* __restrict pending, i64 count,
                             const float* const* grows, i64 w,
                             const float* __restrict weight,
-                            float* __restrict out, i64 k, i64 ci, i64 co,
-                            float* __restrict acc) {
+                            float* __restrict out, i64 k, i64 ci, i64 cs,
+                            i64 co, float* __restrict acc) {
+  const bool vec = cs == 16 || cs == 32;
   // rows and columns whose every tap lies in the output: the fast path
   bool inner_row = true;
   for (i64 ty = 0; ty < k; ++ty) inner_row = inner_row && grows[ty];
   i64 fast[4], nf = 0;
   for (i64 m = 0; m < count; ++m) {
     const i64 x = pending[m];
-    if (ci == 16 && inner_row && x >= k - 1 && x <= w - 1) {
+    if (vec && inner_row && x >= k - 1 && x <= w - 1) {
       fast[nf++] = x;
       if (nf == 4) {
-        input_grad16<4>(fast, grows, weight, out, k, co);
+        input_grad_pixels<4>(fast, grows, weight, out, k, ci, cs, co);
         nf = 0;
       }
       continue;
@@ -390,17 +413,17 @@ void conv_input_grad_pixels(const i64* __restrict pending, i64 count,
         const i64 gx = x - tx;
         if (gx < 0 || gx >= w) continue;
         const float* g = grows[ty] + gx * co;
-        const float* wt = weight + (ty * k + tx) * co * ci;
+        const float* wt = weight + (ty * k + tx) * co * cs;
         for (i64 o = 0; o < co; ++o) {
           const float go = g[o];
-          for (i64 q = 0; q < ci; ++q) acc[q] += wt[o * ci + q] * go;
+          for (i64 q = 0; q < ci; ++q) acc[q] += wt[o * cs + q] * go;
         }
       }
     }
     std::memcpy(out + x * ci, acc, sizeof(float) * ci);
   }
   for (i64 m = 0; m < nf; ++m)
-    input_grad16<1>(fast + m, grows, weight, out, k, co);
+    input_grad_pixels<1>(fast + m, grows, weight, out, k, ci, cs, co);
 }
 
 // A valid k x k convolution (weight (k, k, ci, co), bias) at `count`
@@ -410,21 +433,27 @@ void conv_pixels(const i64* __restrict pending, i64 count, const float* base,
                  i64 row, const float* __restrict weight,
                  const float* __restrict bias, float* out, i64 k, i64 ci,
                  i64 co, float* __restrict acc) {
-  if (co == 32) {  // the default net's: four pixels at a time
+  if (co == 32 || co == 16) {  // the default net's: four pixels at a time
     i64 m = 0;
     for (; m + 4 <= count; m += 4) {
       const float* r[4];
       float* o[4];
       for (int q = 0; q < 4; ++q) {
         r[q] = base + pending[m + q] * ci;
-        o[q] = out + pending[m + q] * 32;
+        o[q] = out + pending[m + q] * co;
       }
-      second_sum32<4>(r, weight, bias, o, k, row, ci);
+      if (co == 32)
+        conv_sum<4, 2>(r, weight, bias, o, k, row, ci);
+      else
+        conv_sum<4, 1>(r, weight, bias, o, k, row, ci);
     }
     for (; m < count; ++m) {
       const float* r[1] = {base + pending[m] * ci};
-      float* o[1] = {out + pending[m] * 32};
-      second_sum32<1>(r, weight, bias, o, k, row, ci);
+      float* o[1] = {out + pending[m] * co};
+      if (co == 32)
+        conv_sum<1, 2>(r, weight, bias, o, k, row, ci);
+      else
+        conv_sum<1, 1>(r, weight, bias, o, k, row, ci);
     }
   } else {
     for (i64 m = 0; m < count; ++m)
@@ -1013,18 +1042,19 @@ std::vector<at::Tensor> masked_second_relu_l1(
 // The input gradient of a masked convolution (dense math, computed where it
 // can be non-zero) into out (1, Ci, H + 2p, W + 2p) channels-last, 0 where
 // no masked pixel's window reaches: weight (k, k, Co, Ci) (each tap
-// transposed), mask (H, W). rows(gy, slot, tmp, made) gives the output
-// gradient's row gy ((w, Co) floats), which it may write into `slot` (w * Co
-// floats; `made`: it holds row gy already) with `tmp` (w * Co floats).
+// transposed; rows of cs floats, see input_grad_vec), mask (H, W).
+// rows(gy, slot, tmp, made) gives the output gradient's row gy ((w, Co)
+// floats), which it may write into `slot` (w * Co floats; `made`: it holds
+// row gy already) with `tmp` (2 w * Co floats).
 template <typename Rows>
 void masked_input_grad(const float* ms, i64 h, i64 w,
-                       const float* __restrict ws, i64 k, i64 ci, i64 co,
-                       float* os, const Rows& rows) {
+                       const float* __restrict ws, i64 k, i64 ci, i64 cs,
+                       i64 co, float* os, const Rows& rows) {
   const i64 hp = h + k - 1, wp = w + k - 1;
   at::parallel_for(0, hp, 1, [&](i64 begin, i64 end) {
     std::vector<i64> pending(wp), tag(k, -1);
     std::vector<char> column(w);
-    std::vector<float> acc(ci), ring(k * w * co), tmp(w * co);
+    std::vector<float> acc(ci), ring(k * w * co), tmp(2 * w * co);
     std::vector<const float*> grows(k);
     for (i64 y = begin; y < end; ++y) {
       // column[x]: a masked output pixel in rows y - k + 1 .. y
@@ -1054,7 +1084,7 @@ void masked_input_grad(const float* ms, i64 h, i64 w,
         tag[slot] = gy;
       }
       conv_input_grad_pixels(pending.data(), count, grows.data(), w, ws,
-                             orow, k, ci, co, acc.data());
+                             orow, k, ci, cs, co, acc.data());
     }
   });
 }
@@ -1088,7 +1118,7 @@ at::Tensor masked_conv_backward(const at::Tensor& grad,
                              at::MemoryFormat::ChannelsLast);
   const float* gs = grad.data_ptr<float>();
   masked_input_grad(mask.data_ptr<float>(), h, w, weight.data_ptr<float>(),
-                    k, ci, co, out.data_ptr<float>(),
+                    k, ci, ci, co, out.data_ptr<float>(),
                     [&](i64 gy, float*, float*, bool) {
                       return gs + gy * w * co;
                     });
@@ -1122,11 +1152,159 @@ at::Tensor masked_second_relu_l1_backward(const at::Tensor& code,
   const int8_t* cs = code.data_ptr<int8_t>();
   const float* gs = gc.data_ptr<float>();
   masked_input_grad(mask.data_ptr<float>(), h, w, weight.data_ptr<float>(),
-                    k, ci, co, out.data_ptr<float>(),
+                    k, ci, ci, co, out.data_ptr<float>(),
                     [&](i64 gy, float* dst, float* tmp, bool made) {
                       if (!made)
                         relu_l1_backward_row(cs + gy * w * co, gs + gy * w,
                                              nullptr, dst, w, co, tmp);
+                      return static_cast<const float*>(dst);
+                    });
+  return out;
+}
+
+// 1 where mask (H, W) is not zero within `radius` pixels (Chebyshev), 0
+// elsewhere: the pixels whose value a weighted window of the next layer
+// reads.
+at::Tensor dilate_mask(const at::Tensor& mask, i64 radius) {
+  check_float(mask, "mask");
+  TORCH_CHECK(mask.dim() == 2 && mask.is_contiguous(),
+              "dilate_mask: a contiguous mask (H, W) expected, got ",
+              mask.sizes());
+  const i64 h = mask.size(0), w = mask.size(1);
+  at::Tensor out = at::empty({h, w}, mask.options());
+  const float* ms = mask.data_ptr<float>();
+  float* os = out.data_ptr<float>();
+  at::parallel_for(0, h, 1, [&](i64 begin, i64 end) {
+    std::vector<char> column(w);
+    for (i64 y = begin; y < end; ++y) {
+      for (i64 x = 0; x < w; ++x) column[x] = 0;
+      for (i64 yy = std::max(y - radius, i64(0));
+           yy <= std::min(y + radius, h - 1); ++yy)
+        for (i64 x = 0; x < w; ++x) column[x] |= ms[yy * w + x] != 0.0f;
+      for (i64 x = 0; x < w; ++x) {
+        char any = 0;
+        for (i64 xx = std::max(x - radius, i64(0));
+             xx <= std::min(x + radius, w - 1); ++xx)
+          any |= column[xx];
+        os[y * w + x] = any ? 1.0f : 0.0f;
+      }
+    }
+  });
+  return out;
+}
+
+// The loss's first layer where its output is used, in one pass: at the
+// pixels where reach (H, W) is not zero, the valid convolution of the
+// padded input x (1, Ci, H + 2p, W + 2p) with weight (k, k, Ci, Co) and
+// bias (Co), then its ReLU-L1 against the labels' first layer `target`
+// (a padded buffer of the same frame, (1, Co, ...)): the term into term
+// (1, H, W), the int8 code (relu_l1_row) into code (1, Co, H, W) and the
+// relu into the interior of the padded buffer relu (1, Co, H + 2p, W + 2p),
+// all channels-last. Elsewhere term 0, code 2 (no gradient) and relu 0.
+// The frame of relu is left to the caller.
+void masked_first_relu_l1(const at::Tensor& x, const at::Tensor& weight,
+                          const at::Tensor& bias, const at::Tensor& reach,
+                          const at::Tensor& target, const at::Tensor& term,
+                          const at::Tensor& code, const at::Tensor& relu) {
+  check_float(weight, "weight");
+  check_float(bias, "bias");
+  check_float(reach, "reach");
+  check_float(term, "term");
+  TORCH_CHECK(weight.dim() == 4 && weight.is_contiguous() &&
+                  weight.size(0) == weight.size(1) &&
+                  bias.numel() == weight.size(3) && reach.dim() == 2 &&
+                  reach.is_contiguous() && term.is_contiguous() &&
+                  term.numel() == reach.numel(),
+              "masked_first_relu_l1: weight (k, k, Ci, Co), bias (Co), a "
+              "contiguous mask (H, W) and term (1, H, W) expected");
+  const i64 k = weight.size(0), ci = weight.size(2), co = weight.size(3);
+  const i64 h = reach.size(0), w = reach.size(1), p = k / 2;
+  const float* xs = padded_buffers({x}, ci, h, w, p)[0];
+  const float* ts = padded_buffers({target}, co, h, w, p)[0];
+  float* rs = padded_buffers({relu}, co, h, w, p)[0];
+  TORCH_CHECK(code.scalar_type() == at::kChar && code.dim() == 4 &&
+                  code.size(0) == 1 && code.size(1) == co &&
+                  code.size(2) == h && code.size(3) == w &&
+                  code.is_contiguous(at::MemoryFormat::ChannelsLast),
+              "masked_first_relu_l1: a channels-last int8 code (1, ", co,
+              ", ", h, ", ", w, ") expected, got ", code.sizes());
+  const float* ws = weight.data_ptr<float>();
+  const float* bs = bias.data_ptr<float>();
+  const float* ms = reach.data_ptr<float>();
+  float* os = term.data_ptr<float>();
+  int8_t* cs = code.data_ptr<int8_t>();
+  const i64 row = (w + 2 * p) * ci, orow = (w + 2 * p) * co;
+  at::parallel_for(0, h, 1, [&](i64 begin, i64 end) {
+    std::vector<i64> pending(w);
+    std::vector<float> acc(co), pred(w * co), tmp(w * co);
+    for (i64 y = begin; y < end; ++y) {
+      const float* mrow = ms + y * w;
+      i64 count = 0;
+      for (i64 j = 0; j < w; ++j) {
+        if (mrow[j] != 0.0f)
+          pending[count++] = j;
+        else
+          std::memset(pred.data() + j * co, 0, sizeof(float) * co);
+      }
+      conv_pixels(pending.data(), count, xs + y * row, row, ws, bs,
+                  pred.data(), k, ci, co, acc.data());
+      relu_l1_row(pred.data(), ts + (y + p) * orow + p * co, cs + y * w * co,
+                  os + y * w, rs + (y + p) * orow + p * co, w, co,
+                  tmp.data());
+      for (i64 j = 0; j < w; ++j)
+        if (mrow[j] == 0.0f) os[y * w + j] = 0.0f;
+    }
+  });
+}
+
+// The gradient of the padded input x of masked_first_relu_l1, from the
+// term's gradient grad (1, H, W) and the gradient of the padded relu
+// output grad_relu (frame p), either of which may be absent: the ReLU-L1's
+// gradient made a few rows at a time, then the convolution's input gradient
+// where a pixel of `reach` has a window; weight (k, k, Co, Ci) (each tap
+// transposed). Returns (1, Ci, H + 2p, W + 2p) channels-last.
+at::Tensor masked_first_relu_l1_backward(
+    const at::Tensor& code, const c10::optional<at::Tensor>& grad,
+    const c10::optional<at::Tensor>& grad_relu, const at::Tensor& weight,
+    const at::Tensor& reach) {
+  check_masked_backward(weight, reach);
+  const i64 k = weight.size(0), co = weight.size(2), ci = weight.size(3);
+  const i64 h = reach.size(0), w = reach.size(1), p = k / 2;
+  TORCH_CHECK(code.scalar_type() == at::kChar && code.dim() == 4 &&
+                  code.size(1) == co && code.size(2) == h &&
+                  code.size(3) == w &&
+                  code.is_contiguous(at::MemoryFormat::ChannelsLast),
+              "masked_first_relu_l1_backward: a channels-last int8 code (1, ",
+              co, ", ", h, ", ", w, ") expected, got ", code.sizes());
+  at::Tensor gc;
+  if (grad) {
+    check_float(*grad, "gradient");
+    gc = grad->contiguous();
+  }
+  const float* rs = nullptr;
+  if (grad_relu) rs = padded_buffers({*grad_relu}, co, h, w, p)[0];
+  // input channels padded with zeros to 16 or 32 for the vector path
+  const i64 cs = ci <= 16 ? 16 : (ci <= 32 ? 32 : ci);
+  at::Tensor wp = weight;
+  if (cs != ci)
+    wp = at::constant_pad_nd(weight, {0, cs - ci}).contiguous();
+  at::Tensor out = at::empty({1, ci, h + 2 * p, w + 2 * p},
+                             weight.options(),
+                             at::MemoryFormat::ChannelsLast);
+  const int8_t* cd = code.data_ptr<int8_t>();
+  const float* gs = grad ? gc.data_ptr<float>() : nullptr;
+  const i64 rrow = (w + 2 * p) * co;
+  masked_input_grad(reach.data_ptr<float>(), h, w, wp.data_ptr<float>(), k,
+                    ci, cs, co, out.data_ptr<float>(),
+                    [&](i64 gy, float* dst, float* tmp, bool made) {
+                      if (!made) {
+                        float* g = tmp + w * co;
+                        if (rs) fold_row(rs, rrow, gy, h, w, p, co, g);
+                        relu_l1_backward_row(cd + gy * w * co,
+                                             gs ? gs + gy * w : nullptr,
+                                             rs ? g : nullptr, dst, w, co,
+                                             tmp);
+                      }
                       return static_cast<const float*>(dst);
                     });
   return out;
@@ -1145,5 +1323,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("masked_conv_backward", &masked_conv_backward);
   m.def("masked_second_relu_l1", &masked_second_relu_l1);
   m.def("masked_second_relu_l1_backward", &masked_second_relu_l1_backward);
+  m.def("masked_first_relu_l1", &masked_first_relu_l1);
+  m.def("dilate_mask", &dilate_mask);
+  m.def("masked_first_relu_l1_backward", &masked_first_relu_l1_backward);
   m.def("empty_large", &empty_large);
 }
