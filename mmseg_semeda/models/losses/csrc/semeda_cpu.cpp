@@ -462,6 +462,23 @@ void conv_pixels(const i64* __restrict pending, i64 count, const float* base,
   }
 }
 
+// One output row of a masked valid convolution: out (w, co) = conv_pixels
+// at the pixels where mask (w) is not zero, 0 elsewhere; x points at the
+// row's window in the padded input (rows of `row` floats). pending: w.
+void masked_conv_row(const float* __restrict mask, i64 w, const float* x,
+                     i64 row, const float* weight, const float* bias,
+                     float* out, i64 k, i64 ci, i64 co, float* acc,
+                     i64* __restrict pending) {
+  i64 count = 0;
+  for (i64 j = 0; j < w; ++j) {
+    if (mask[j] != 0.0f)
+      pending[count++] = j;
+    else
+      std::memset(out + j * co, 0, sizeof(float) * co);
+  }
+  conv_pixels(pending, count, x, row, weight, bias, out, k, ci, co, acc);
+}
+
 // One row of the labels' second layer, before its relu (0 where `mask`, if
 // given, is 0): out (w, o2) at
 // output row y = bias + sum over taps t of weight[t] . relu1[pixel + t],
@@ -954,18 +971,9 @@ at::Tensor masked_conv(const at::Tensor& x, const at::Tensor& weight,
   at::parallel_for(0, h, 1, [&](i64 begin, i64 end) {
     std::vector<i64> pending(w);
     std::vector<float> acc(co);
-    for (i64 y = begin; y < end; ++y) {
-      i64 count = 0;
-      float* orow = os + y * w * co;
-      for (i64 j = 0; j < w; ++j) {
-        if (ms[y * w + j] != 0.0f)
-          pending[count++] = j;
-        else
-          std::memset(orow + j * co, 0, sizeof(float) * co);
-      }
-      conv_pixels(pending.data(), count, xs + y * row, row, ws, bs, orow, k,
-                  ci, co, acc.data());
-    }
+    for (i64 y = begin; y < end; ++y)
+      masked_conv_row(ms + y * w, w, xs + y * row, row, ws, bs,
+                      os + y * w * co, k, ci, co, acc.data(), pending.data());
   });
   return out;
 }
@@ -1019,15 +1027,8 @@ std::vector<at::Tensor> masked_second_relu_l1(
     std::vector<float> acc(co), pred(w * co), gt(w * co), tmp(w * co);
     for (i64 y = begin; y < end; ++y) {
       const float* mrow = ms + y * w;
-      i64 count = 0;
-      for (i64 j = 0; j < w; ++j) {
-        if (mrow[j] != 0.0f)
-          pending[count++] = j;
-        else
-          std::memset(pred.data() + j * co, 0, sizeof(float) * co);
-      }
-      conv_pixels(pending.data(), count, xs + y * row, row, ws, bs,
-                  pred.data(), k, ci, co, acc.data());
+      masked_conv_row(mrow, w, xs + y * row, row, ws, bs, pred.data(), k, ci,
+                      co, acc.data(), pending.data());
       label_columns(ls, h, w, y, radius, c, ignore, column.data());
       labels_second_row(column.data(), radius, r1, row, y, ws, bs, us,
                         gt.data(), w, k, ci, co, acc.data(), pending.data(),
@@ -1239,15 +1240,8 @@ void masked_first_relu_l1(const at::Tensor& x, const at::Tensor& weight,
     std::vector<float> acc(co), pred(w * co), tmp(w * co);
     for (i64 y = begin; y < end; ++y) {
       const float* mrow = ms + y * w;
-      i64 count = 0;
-      for (i64 j = 0; j < w; ++j) {
-        if (mrow[j] != 0.0f)
-          pending[count++] = j;
-        else
-          std::memset(pred.data() + j * co, 0, sizeof(float) * co);
-      }
-      conv_pixels(pending.data(), count, xs + y * row, row, ws, bs,
-                  pred.data(), k, ci, co, acc.data());
+      masked_conv_row(mrow, w, xs + y * row, row, ws, bs, pred.data(), k, ci,
+                      co, acc.data(), pending.data());
       relu_l1_row(pred.data(), ts + (y + p) * orow + p * co, cs + y * w * co,
                   os + y * w, rs + (y + p) * orow + p * co, w, co,
                   tmp.data());
