@@ -352,13 +352,14 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
     from ``tables``: the first layer's lookup table, then, with two layers
     or more, :func:`_second_layer_tables`."""
     num_layers, pad = len(layer_weights), edge_net.kernel_size // 2
-    # the default form (two layers, a band or class balance, on a CPU):
-    # the second layer only where its term is weighted, labels and
-    # prediction in one kernel, and the first only where the second reads it
-    fused = (kernels is not None and where is not None and num_layers == 2
-             and ACTIVATIONS[:2] == ('relu', 'relu')
-             and not edge_net.conv1.weight.requires_grad
-             and not edge_net.conv2.weight.requires_grad)
+    if (kernels is not None and where is not None and num_layers == 2
+            and ACTIVATIONS[:2] == ('relu', 'relu')
+            and not edge_net.conv1.weight.requires_grad
+            and not edge_net.conv2.weight.requires_grad):
+        # the default form (two layers, a band or class balance, on a CPU):
+        # both layers only where the weighted terms need them, in one kernel
+        return _masked_terms(first_in, target, where, edge_net, layer_weights,
+                             ignore_index, kernels, tables)
     with torch.no_grad():
         if kernels is not None:  # relu(conv1(onehot)), padded, in one pass
             n, (h, w) = len(target), target.shape[-2:]
@@ -370,14 +371,13 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
                                        edge_net.kernel_size, ignore,
                                        [gt_padded], pad)
             fill_border_(gt_padded, pad)
-            if num_layers > 1 and not fused:
+            if num_layers > 1:
                 # the second too, sparing uniform windows
                 gt_next = kernels.labels_second_layer(
                     target, [gt_padded], *tables[1:], ignore)
         else:
             gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
     x, terms = first_in, []
-    mask = where[0].float().contiguous() if fused else None
     for i, lam in enumerate(layer_weights):
         more = i + 1 < num_layers  # (then layer i is a relu layer)
         with torch.no_grad():  # the labels' embedding, then their next layer
@@ -389,20 +389,6 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
             elif ACTIVATIONS[i] != 'relu':  # (relu_l1 applies the relu)
                 gt = activate(i, gt)
         conv = (edge_net.conv1, edge_net.conv2, edge_net.conv3)[i]
-        if fused and i == 0:
-            # the pixels whose output the second layer's weighted windows
-            # read (the weighted pixels among them)
-            reach = kernels.dilate_mask(mask, pad)
-            term, x = _MaskedFirstLayer.apply(x, conv.weight, conv.bias,
-                                              reach, gt_padded, kernels)
-            if lam:
-                terms.append(lam * term * where)
-            continue
-        if fused and i == 1:
-            term = _MaskedSecondLayer.apply(x, mask, target, gt_padded,
-                                            tables, ignore, kernels)
-            terms.append(lam * term * where)
-            break
         if (kernels is not None and where is not None and not more
                 and ACTIVATIONS[i] == 'relu' and not conv.weight.requires_grad):
             # the last layer's output counts only where its term is weighted
@@ -419,7 +405,7 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
             term = (x - gt).abs().mean(dim=1)
         # each layer's maps are let go once the next layer has its input
         del pre
-        if more and not fused:
+        if more:
             gt = gt_next
         if lam:
             term = lam * term
@@ -451,70 +437,62 @@ class _MaskedConv(torch.autograd.Function):
             None
 
 
-class _MaskedFirstLayer(torch.autograd.Function):
-    """The edge net's first layer computed by the CPU kernels only where
-    ``reach`` (H, W) is not zero: the convolution of the padded input ``x``
-    with frozen weights, its ReLU-L1 term (1, H, W) against the labels'
-    first layer ``gt_padded`` (0 elsewhere), and its relu, replicate-padded
-    and channels-last, for the second layer (0 elsewhere, where that layer
-    does not read it). Backward keeps the int8 code and takes the input
-    gradient where a pixel of ``reach`` has a window."""
+def _masked_terms(first_in: Tensor, target: Tensor, where: Tensor,
+                  edge_net: SemedaEdgeNet, layer_weights: Sequence[float],
+                  ignore_index: Optional[int], kernels,
+                  tables: tuple) -> List[Tensor]:
+    """:func:`_layer_terms` in the default form (two relu layers, a band or
+    class balance, the CPU kernels): both layers only where the weighted
+    terms need them, in :class:`_MaskedLayers`."""
+    mask = where[0].float().contiguous()
+    # the pixels whose first layer the second layer's weighted windows read
+    # (the weighted pixels among them)
+    reach = kernels.dilate_mask(mask, edge_net.kernel_size // 2)
+    ignore = -1 if ignore_index is None else ignore_index
+    layer_terms = _MaskedLayers.apply(first_in, edge_net.conv1.weight,
+                                      edge_net.conv1.bias, reach, mask,
+                                      target.contiguous(), tables, ignore,
+                                      kernels)
+    return [lam * term * where
+            for lam, term in zip(layer_weights, layer_terms) if lam]
+
+
+class _MaskedLayers(torch.autograd.Function):
+    """The ReLU-L1 terms (1, H, W) of the edge net's first two layers,
+    computed by the CPU kernels in one pass only where they count: the
+    first layer where ``reach`` (H, W) is not zero (where the second reads
+    it), the second where ``mask`` is not zero (0 elsewhere), prediction
+    and labels alike, from the padded input ``x`` with frozen weights and
+    the labels' ``tables`` (:func:`_second_layer_tables`); forward writes
+    no map of either layer, a few rows of both first layers at a time in
+    each thread. Backward keeps the int8 codes of both ReLU-L1s and takes
+    each layer's input gradient where a weighted pixel's window reaches (the
+    same gradient: it is zero elsewhere)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, reach: Tensor,
-                gt_padded: Tensor, kernels) -> Tuple[Tensor, Tensor]:
+                mask: Tensor, target: Tensor, tables: tuple, ignore: int,
+                kernels) -> Tuple[Tensor, Tensor]:
         ctx.set_materialize_grads(False)
-        h, w = reach.shape
-        pad = (x.shape[-1] - w) // 2
-        term = x.new_empty(1, h, w)
-        code = torch.empty(1, h, w, weight.shape[0], dtype=torch.int8,
-                           device=x.device).permute(0, 3, 1, 2)
-        relu, _ = padded_buffer(x, (1, weight.shape[0], h, w), pad)
-        kernels.masked_first_relu_l1(x, weight.permute(2, 3, 1, 0).contiguous(),
-                                     bias, reach, gt_padded, term, code, relu)
-        ctx.save_for_backward(code, weight, reach)
+        term1, code1, term2, code2 = kernels.masked_two_layers(
+            x, weight.permute(2, 3, 1, 0).contiguous(), bias, *tables,
+            reach, mask, target, ignore)
+        ctx.save_for_backward(code1, code2, weight, tables[1], reach, mask)
         ctx.kernels = kernels
-        return term, fill_border_(relu, pad)
+        return term1, term2
 
     @staticmethod
-    def backward(ctx, grad: Optional[Tensor], grad_relu: Optional[Tensor]):
-        code, weight, reach = ctx.saved_tensors
-        if grad is None and grad_relu is None:
-            return (None, ) * 6
-        if grad_relu is not None:
-            grad_relu = grad_relu.contiguous(memory_format=torch.channels_last)
+    def backward(ctx, grad1: Optional[Tensor], grad2: Optional[Tensor]):
+        code1, code2, weight1, weight2, reach, mask = ctx.saved_tensors
+        grad_relu = None
+        if grad2 is not None:  # the gradient of the first layer's relu
+            grad_relu = ctx.kernels.masked_second_relu_l1_backward(
+                code2, grad2, weight2.permute(0, 1, 3, 2).contiguous(), mask)
+        if grad1 is None and grad_relu is None:
+            return (None, ) * 9
         return ctx.kernels.masked_first_relu_l1_backward(
-            code, grad, grad_relu, weight.permute(2, 3, 0, 1).contiguous(),
-            reach), None, None, None, None, None
-
-
-class _MaskedSecondLayer(torch.autograd.Function):
-    """The ReLU-L1 term (1, H, W) of the edge net's second layer, computed by
-    the CPU kernels only where ``mask`` (H, W) is not zero (0 elsewhere):
-    the convolution of the padded relu map ``x`` and the labels' second
-    layer, from their first layer's padded relu map ``gt_padded``, there
-    only; no (32, H, W) map of either. Backward keeps the int8 code of the
-    ReLU-L1 and takes the input gradient where a masked pixel's window
-    reaches, as :class:`_MaskedConv`."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, mask: Tensor, target: Tensor,
-                gt_padded: Tensor, tables: tuple, ignore: int,
-                kernels) -> Tensor:
-        weight, bias, uniform = tables[1:]
-        term, code = kernels.masked_second_relu_l1(x, weight, bias, mask,
-                                                   target, gt_padded,
-                                                   uniform, ignore)
-        ctx.save_for_backward(code, weight, mask)
-        ctx.kernels = kernels
-        return term
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        code, weight, mask = ctx.saved_tensors
-        return ctx.kernels.masked_second_relu_l1_backward(
-            code, grad, weight.permute(0, 1, 3, 2).contiguous(), mask), \
-            None, None, None, None, None, None
+            code1, grad1, grad_relu, weight1.permute(2, 3, 0, 1).contiguous(),
+            reach), *((None, ) * 8)
 
 
 def _second_layer_tables(edge_net: SemedaEdgeNet,

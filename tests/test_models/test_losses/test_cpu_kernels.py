@@ -111,7 +111,7 @@ def test_padded_softmax_kernel_equals_the_plain_expression(
 @pytest.mark.parametrize('band_width,class_balance', [(None, True), (2, True),
                                                       (2, False)])
 @pytest.mark.parametrize('layer_weights', [(4.0, 2.0, 1.0), (4.0, 2.0, 0.0),
-                                           (3.0, 0.0, 0.0)])
+                                           (0.0, 2.0, 0.0), (3.0, 0.0, 0.0)])
 def test_loss_with_kernels_equals_the_eager_loss(kernels, monkeypatch,
                                                  num_classes, band_width,
                                                  class_balance, layer_weights):
@@ -261,53 +261,61 @@ def test_masked_conv_kernel_equals_the_convolution_on_the_mask(kernels,
 
 
 @pytest.mark.parametrize('net_kwargs', [
-    dict(num_classes=5), dict(num_classes=5, channels=(6, 5)),
+    dict(num_classes=21), dict(num_classes=40), dict(num_classes=6),
+    dict(num_classes=5, channels=(6, 5)),
     dict(num_classes=5, kernel_size=5, channels=(8, 4))])
 @pytest.mark.parametrize('size', [(13, 70), (2, 3), (1, 1)])
 @pytest.mark.parametrize('density', [0.0, 0.4, 1.0])
-def test_masked_second_layer_equals_the_plain_expression(kernels, net_kwargs,
-                                                         size, density):
-    """The second layer's ReLU-L1 where the mask is not zero, prediction and
-    labels in one kernel, against the float64 expression on the one-hot map
-    (ignore pixels, labels outside [0, C), uniform windows and others), 0
-    elsewhere; its gradient against autograd's, for empty, sparse and full
-    masks."""
+def test_masked_layers_equal_the_plain_expression(kernels, net_kwargs, size,
+                                                  density):
+    """Both layers' ReLU-L1 terms in one kernel, the first where ``reach``
+    is not zero and the second where the mask is, 0 elsewhere, against the
+    float64 edge net on the padded input and on the one-hot labels (ignore
+    pixels, labels outside [0, C), uniform windows and others); the input
+    gradient through both terms against autograd's. Empty, sparse and full
+    masks; input channels that fill 16 or 32 vector lanes, fewer and more;
+    maps of one row and one pixel (every row a replicated one)."""
     from mmseg_semeda.models.losses.semeda_loss import (
-        _MaskedSecondLayer,
+        _MaskedLayers,
         _second_layer_tables,
     )
     torch.manual_seed(0)
-    net = SemedaEdgeNet(**net_kwargs)
+    net = SemedaEdgeNet(**net_kwargs).freeze()
     c, pad = net.num_classes, net.kernel_size // 2
-    o1 = net.conv1.out_channels
     label = torch.randint(0, c, (1, 1 + size[0] // 6, 1 + size[1] // 6))
     label = label.repeat_interleave(6, 1).repeat_interleave(6, 2)
     label = label[:, :size[0], :size[1]].contiguous()
     label[0, :2, :5] = 255
     label[0, -1, -2:] = c
-    probs = F.one_hot(label.clamp(max=c - 1), c).permute(0, 3, 1, 2).double()
-    probs = probs * (label < c).unsqueeze(1)
-    gt = net.double().pre_activations(probs, 2)[1]
+    onehot = F.one_hot(label.clamp(max=c - 1), c).permute(0, 3, 1, 2)
+    onehot = onehot.double() * (label < c).unsqueeze(1)
+    gt1, gt2 = net.double().pre_activations(onehot, 2)
     net.float()
-    gt_padded = padded_buffer(probs.float(), (1, o1, *size), pad)[0]
-    table = net.label_table()
-    kernels.labels_first_layer(label, table, net.conv1.bias, net.kernel_size,
-                               255, [gt_padded], pad)
-    utils.fill_border_(gt_padded, pad)
-    x = torch.randn(1, o1, size[0] + 2 * pad, size[1] + 2 * pad).contiguous(
-        memory_format=torch.channels_last).requires_grad_(True)
+    x = F.pad(torch.rand(1, c, *size), (pad, ) * 4, mode='replicate')
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)
     mask = (torch.rand(size) < density).float() * torch.rand(size)
-    got = _MaskedSecondLayer.apply(x, mask, label, gt_padded,
-                                   (table, ) + _second_layer_tables(net, table),
-                                   255, kernels)
-    x64 = x.double()
-    pre = F.conv2d(x64, net.conv2.weight.double(), net.conv2.bias.double())
-    want = (pre.relu() - gt.relu()).abs().mean(1) * (mask > 0)
-    torch.testing.assert_close(got, want.float(), atol=1e-5, rtol=1e-5)
-    w = torch.randn(1, *size)
-    torch.testing.assert_close(grads_of([got], x, [w]),
-                               grads_of([want], x, [w]).float(), atol=1e-5,
-                               rtol=1e-5)
+    reach = kernels.dilate_mask(mask, pad)
+    table = net.label_table()
+    term1, term2 = _MaskedLayers.apply(
+        x, net.conv1.weight, net.conv1.bias, reach, mask, label,
+        (table, ) + _second_layer_tables(net, table), 255, kernels)
+    relu1 = F.conv2d(x.double(), net.conv1.weight.double(),
+                     net.conv1.bias.double()).relu()
+    pre2 = F.conv2d(F.pad(relu1, (pad, ) * 4, mode='replicate'),
+                    net.conv2.weight.double(), net.conv2.bias.double())
+    want1 = (relu1 - gt1.relu()).abs().mean(1) * (reach > 0)
+    want2 = (pre2.relu() - gt2.relu()).abs().mean(1) * (mask > 0)
+    torch.testing.assert_close(term1, want1.float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(term2, want2.float(), atol=1e-5, rtol=1e-5)
+    w1, w2 = torch.randn(1, *size), torch.randn(1, *size)
+    torch.testing.assert_close(
+        grads_of([term1, term2], x, [w1, w2]),
+        grads_of([want1, want2], x, [w1.double(), w2.double()]).float(),
+        atol=1e-5, rtol=1e-5)
+    # either term alone (the other's weight zero)
+    torch.testing.assert_close(
+        grads_of([term2], x, [w2]),
+        grads_of([want2], x, [w2.double()]).float(), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize('shape', [(2, 3), (2, 130, 180, 180)])
@@ -344,48 +352,6 @@ def test_a_stale_build_lock_is_removed(monkeypatch, tmp_path, age_s,
     monkeypatch.setattr(torch.utils.cpp_extension, 'load', fake_load)
     assert cpu_kernels._build() == 'module'
     assert seen == [not removed]
-
-
-@pytest.mark.parametrize('channels', [(21, 16), (32, 16), (40, 16), (6, 5)])
-@pytest.mark.parametrize('size', [(13, 70), (2, 3), (1, 1)])
-@pytest.mark.parametrize('density', [0.0, 0.4, 1.0])
-def test_masked_first_layer_equals_the_plain_expression(kernels, channels,
-                                                        size, density):
-    """The first layer where ``reach`` is not zero: its ReLU-L1 term (0
-    elsewhere) and its relu, replicate-padded (0 off reach), against the
-    float64 convolution; the input gradient through both outputs against
-    autograd's where the gradient of the relu is zero off reach, as the
-    second layer's is. Input channels that fill 16 or 32 vector lanes,
-    fewer, and more."""
-    from mmseg_semeda.models.losses.semeda_loss import _MaskedFirstLayer
-    torch.manual_seed(0)
-    ci, co = channels
-    x = torch.randn(1, ci, size[0] + 2, size[1] + 2).contiguous(
-        memory_format=torch.channels_last).requires_grad_(True)
-    weight, bias = torch.randn(co, ci, 3, 3) * 0.3, torch.randn(co)
-    gt_padded = padded_buffer(x, (1, co, *size), 1)[0]
-    gt_padded.copy_(torch.randn(gt_padded.shape))
-    reach = (torch.rand(size) < density).float()
-    term, relu = _MaskedFirstLayer.apply(x, weight, bias, reach, gt_padded,
-                                         kernels)
-    pre = F.conv2d(x.double(), weight.double(), bias.double())
-    on = reach > 0
-    want_term = (pre.relu() - gt_padded[..., 1:-1, 1:-1].double().relu()
-                 ).abs().mean(1) * on
-    want_relu = F.pad(pre.relu() * on, (1, ) * 4, mode='replicate')
-    assert relu.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(term, want_term.float(), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(relu, want_relu.float(), atol=1e-5, rtol=1e-5)
-    # the relu's gradient reaches pixels of ``reach`` only (a weighted
-    # window of the next layer), the frame's folded in
-    w_relu = F.pad(torch.randn(1, co, *size) * on, (1, ) * 4,
-                   mode='replicate')
-    w_term = torch.randn(1, *size)
-    torch.testing.assert_close(
-        grads_of([term, relu], x, [w_term, w_relu]),
-        grads_of([want_term, want_relu], x,
-                 [w_term.double(), w_relu.double()]).float(),
-        atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize('size', [(13, 70), (1, 1), (3, 2)])

@@ -225,6 +225,28 @@ void labels_row16(const i64* __restrict offset,
   }
 }
 
+// Row y of the labels' first layer of one image (h x w labels), relu
+// applied: out (w, o) from the table (k * k * (C + 1), o) and bias (o), as
+// labels_row. offset: k (w + k - 1) indices, acc: o floats.
+void labels_first_row(const int64_t* labels, i64 h, i64 w, i64 y, i64 k,
+                      i64 c, int64_t ignore, const float* table,
+                      const float* bias, i64 o, float* out,
+                      i64* __restrict offset, float* acc) {
+  const i64 r = k / 2, wp = w + 2 * r;
+  for (i64 dy = 0; dy < k; ++dy) {
+    const int64_t* row =
+        labels + std::min(std::max(y + dy - r, i64(0)), h - 1) * w;
+    for (i64 x = 0; x < wp; ++x) {
+      const int64_t l = row[std::min(std::max(x - r, i64(0)), w - 1)];
+      offset[dy * wp + x] = (l >= 0 && l < c && l != ignore ? l : c) * o;
+    }
+  }
+  if (o == 16)
+    labels_row16(offset, table, bias, out, w, k, (c + 1) * o);
+  else
+    labels_row(offset, table, bias, out, w, k, (c + 1) * o, o, acc);
+}
+
 // The softmax over c planes of x (stride `plane`) at b <= kBlock pixels,
 // channel-major: p[k * kBlock + j] for class k at pixel j.
 void softmax_block(const float* __restrict x, i64 plane, i64 b, i64 c,
@@ -869,27 +891,14 @@ void labels_first_layer(const at::Tensor& label, const at::Tensor& table,
   const int64_t* ls = label.data_ptr<int64_t>();
   const float* ts = table.data_ptr<float>();
   const float* bs = bias.data_ptr<float>();
-  const i64 r = k / 2, wp = w + 2 * r;
   at::parallel_for(0, n * h, 1, [&](i64 begin, i64 end) {
-    std::vector<i64> offset(k * wp);
+    std::vector<i64> offset(k * (w + k - 1));
     std::vector<float> acc(o);
     for (i64 ny = begin; ny < end; ++ny) {
       const i64 i = ny / h, y = ny % h;
-      for (i64 dy = 0; dy < k; ++dy) {
-        const int64_t* labels =
-            ls + (i * h + std::min(std::max(y + dy - r, i64(0)), h - 1)) * w;
-        for (i64 x = 0; x < wp; ++x) {
-          const int64_t l = labels[std::min(std::max(x - r, i64(0)), w - 1)];
-          offset[dy * wp + x] =
-              (l >= 0 && l < c && l != ignore ? l : c) * o;
-        }
-      }
-      float* dst = outs[i] + (y + p) * row + p * o;
-      if (o == 16)
-        labels_row16(offset.data(), ts, bs, dst, w, k, (c + 1) * o);
-      else
-        labels_row(offset.data(), ts, bs, dst, w, k, (c + 1) * o, o,
-                   acc.data());
+      labels_first_row(ls + i * h * w, h, w, y, k, c, ignore, ts, bs, o,
+                       outs[i] + (y + p) * row + p * o, offset.data(),
+                       acc.data());
     }
   });
 }
@@ -978,66 +987,120 @@ at::Tensor masked_conv(const at::Tensor& x, const at::Tensor& weight,
   return out;
 }
 
-// The loss's second and last layer where its term is weighted, in one pass:
-// at the pixels where mask (H, W) is not zero, the valid convolution of the
-// padded relu map x (1, Ci, H + 2p, W + 2p) and the labels' second layer
-// (labels_second_layer) from their first layer's padded relu map relu1
-// (same sizes), both with weight (k, k, Ci, Co) and bias (Co), then their
-// ReLU-L1 (relu_l1_row). Returns the term (1, H, W) and the int8 code
-// (1, Co, H, W) channels-last; elsewhere term 0 and code 2, the ReLU-L1 of
-// two zero maps. Neither layer's (Co, H, W) map is written.
-std::vector<at::Tensor> masked_second_relu_l1(
-    const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-    const at::Tensor& mask, const at::Tensor& label, const at::Tensor& relu1,
-    const at::Tensor& uniform, int64_t ignore) {
-  check_float(weight, "weight");
-  check_float(bias, "bias");
-  check_float(mask, "mask");
-  check_float(uniform, "uniform");
+// The edge net's first two layers where the loss needs them, in one pass
+// over the rows: at the pixels where reach (H, W) is not zero, the first
+// layer's valid convolution of the padded input x (1, Ci, H + 2p, W + 2p)
+// (weight1 (k, k, Ci, O1), bias1) and its ReLU-L1 against the labels' first
+// layer (from `table`, as labels_first_layer); at the pixels where mask
+// (H, W) is not zero, the second layer's (weight2 (k, k, O1, O2), bias2)
+// on the prediction's first relu, replicate-padded, and the labels' second
+// layer (labels_second_row, from their first relu and the `uniform` rows),
+// then their ReLU-L1. reach must hold every pixel within p of a masked one
+// (dilate_mask): the pixels whose first layer the second reads.
+// Returns the terms (1, H, W) and the int8 codes (1, O1 or O2, H, W)
+// channels-last of both layers: term1, code1, term2, code2; off reach (off
+// the mask) term 0 and code 2. No (O1, H, W) map is written: each thread
+// keeps the k padded rows of both first layers that its next output row
+// reads, each stored twice in a ring of 2k rows so that the k rows lie
+// contiguous at any start.
+std::vector<at::Tensor> masked_two_layers(
+    const at::Tensor& x, const at::Tensor& weight1, const at::Tensor& bias1,
+    const at::Tensor& table, const at::Tensor& weight2,
+    const at::Tensor& bias2, const at::Tensor& uniform,
+    const at::Tensor& reach, const at::Tensor& mask, const at::Tensor& label,
+    int64_t ignore) {
+  for (const auto& [t, name] :
+       {std::pair(&weight1, "weight1"), std::pair(&bias1, "bias1"),
+        std::pair(&table, "table"), std::pair(&weight2, "weight2"),
+        std::pair(&bias2, "bias2"), std::pair(&uniform, "uniform"),
+        std::pair(&reach, "reach"), std::pair(&mask, "mask")}) {
+    check_float(*t, name);
+    TORCH_CHECK(t->is_contiguous(), "masked_two_layers: ", name,
+                " must be contiguous");
+  }
   check_labels(label);
-  TORCH_CHECK(weight.dim() == 4 && weight.is_contiguous() &&
-                  weight.size(0) == weight.size(1) &&
-                  bias.numel() == weight.size(3) && mask.dim() == 2 &&
-                  mask.is_contiguous() && label.size(0) == 1 &&
+  const i64 k = weight1.size(0), ci = weight1.size(2), o1 = weight1.size(3);
+  const i64 o2 = weight2.size(3), c = uniform.size(0) - 1;
+  TORCH_CHECK(weight1.dim() == 4 && weight1.size(1) == k &&
+                  bias1.numel() == o1 && weight2.dim() == 4 &&
+                  weight2.size(0) == k && weight2.size(1) == k &&
+                  weight2.size(2) == o1 && bias2.numel() == o2 &&
+                  uniform.dim() == 2 && uniform.size(1) == o2 &&
+                  table.dim() == 2 && table.size(0) == k * k * (c + 1) &&
+                  table.size(1) == o1 && mask.dim() == 2 &&
+                  reach.sizes() == mask.sizes() && label.size(0) == 1 &&
                   label.size(1) == mask.size(0) &&
-                  label.size(2) == mask.size(1) && uniform.dim() == 2 &&
-                  uniform.is_contiguous() &&
-                  uniform.size(1) == weight.size(3),
-              "masked_second_relu_l1: weight (k, k, Ci, Co), bias (Co), a "
-              "contiguous mask (H, W), labels (1, H, W) and uniform rows "
-              "(C + 1, Co) expected");
-  const i64 k = weight.size(0), ci = weight.size(2), co = weight.size(3);
-  const i64 h = mask.size(0), w = mask.size(1), p = k / 2, radius = 2 * p;
-  const i64 c = uniform.size(0) - 1;
+                  label.size(2) == mask.size(1),
+              "masked_two_layers: weights (k, k, Ci, O1) and (k, k, O1, O2), "
+              "biases (O1) and (O2), a table (k * k * (C + 1), O1), uniform "
+              "rows (C + 1, O2), reach and mask (H, W) and labels (1, H, W) "
+              "expected");
+  const i64 h = mask.size(0), w = mask.size(1), p = k / 2;
   const float* xs = padded_buffers({x}, ci, h, w, p)[0];
-  const float* r1 = padded_buffers({relu1}, ci, h, w, p)[0];
-  at::Tensor term = at::empty({1, h, w}, weight.options());
-  at::Tensor code = at::empty({1, co, h, w}, weight.options().dtype(at::kChar),
-                              at::MemoryFormat::ChannelsLast);
-  const float* ws = weight.data_ptr<float>();
-  const float* bs = bias.data_ptr<float>();
-  const float* ms = mask.data_ptr<float>();
-  const float* us = uniform.data_ptr<float>();
+  const auto opts = weight1.options();
+  at::Tensor term1 = at::empty({1, h, w}, opts);
+  at::Tensor term2 = at::empty({1, h, w}, opts);
+  at::Tensor code1 = at::empty({1, o1, h, w}, opts.dtype(at::kChar),
+                               at::MemoryFormat::ChannelsLast);
+  at::Tensor code2 = at::empty({1, o2, h, w}, opts.dtype(at::kChar),
+                               at::MemoryFormat::ChannelsLast);
+  const float *w1 = weight1.data_ptr<float>(), *b1 = bias1.data_ptr<float>();
+  const float *w2 = weight2.data_ptr<float>(), *b2 = bias2.data_ptr<float>();
+  const float *ts = table.data_ptr<float>(), *us = uniform.data_ptr<float>();
+  const float *rs = reach.data_ptr<float>(), *ms = mask.data_ptr<float>();
   const int64_t* ls = label.data_ptr<int64_t>();
-  float* ts = term.data_ptr<float>();
-  int8_t* cs = code.data_ptr<int8_t>();
-  const i64 row = (w + 2 * p) * ci;
+  float *t1 = term1.data_ptr<float>(), *t2 = term2.data_ptr<float>();
+  int8_t *c1 = code1.data_ptr<int8_t>(), *c2 = code2.data_ptr<int8_t>();
+  const i64 row = (w + 2 * p) * ci, row1 = (w + 2 * p) * o1;
   at::parallel_for(0, h, 1, [&](i64 begin, i64 end) {
-    std::vector<i64> pending(w), column(w + 2 * radius);
-    std::vector<float> acc(co), pred(w * co), gt(w * co), tmp(w * co);
+    const i64 wide = std::max(o1, o2);
+    std::vector<i64> pending(w), offset(k * (w + k - 1)),
+        column(w + 4 * p);
+    std::vector<float> acc(wide), pred(w * wide), gt(w * wide),
+        tmp(w * wide), spare_term(w), ring(4 * k * row1);
+    std::vector<int8_t> spare_code(w * o1);
+    float* pring = ring.data();            // the prediction's relu rows
+    float* gring = ring.data() + 2 * k * row1;  // the labels'
+    i64 next = begin;  // the next padded row of the first layers to make
     for (i64 y = begin; y < end; ++y) {
+      // padded rows y .. y + k - 1: image rows y - p .. y + p, replicated
+      for (; next < y + k; ++next) {
+        const i64 r = std::min(std::max(next - p, i64(0)), h - 1);
+        const bool own = next - p == r && r >= begin && r < end;
+        float* pr = pring + (next % k) * row1;
+        float* gr = gring + (next % k) * row1;
+        labels_first_row(ls, h, w, r, k, c, ignore, ts, b1, o1, gr + p * o1,
+                         offset.data(), acc.data());
+        masked_conv_row(rs + r * w, w, xs + r * row, row, w1, b1,
+                        pred.data(), k, ci, o1, acc.data(), pending.data());
+        float* term = own ? t1 + r * w : spare_term.data();
+        relu_l1_row(pred.data(), gr + p * o1,
+                    own ? c1 + r * w * o1 : spare_code.data(), term,
+                    pr + p * o1, w, o1, tmp.data());
+        for (i64 j = 0; j < w; ++j)
+          if (rs[r * w + j] == 0.0f) term[j] = 0.0f;
+        for (float* dst : {pr, gr}) {  // the frame's columns, replicated
+          for (i64 j = 0; j < p; ++j) {
+            std::memcpy(dst + j * o1, dst + p * o1, sizeof(float) * o1);
+            std::memcpy(dst + (w + p + j) * o1, dst + (w + p - 1) * o1,
+                        sizeof(float) * o1);
+          }
+          std::memcpy(dst + k * row1, dst, sizeof(float) * row1);
+        }
+      }
       const float* mrow = ms + y * w;
-      masked_conv_row(mrow, w, xs + y * row, row, ws, bs, pred.data(), k, ci,
-                      co, acc.data(), pending.data());
-      label_columns(ls, h, w, y, radius, c, ignore, column.data());
-      labels_second_row(column.data(), radius, r1, row, y, ws, bs, us,
-                        gt.data(), w, k, ci, co, acc.data(), pending.data(),
-                        mrow);
-      relu_l1_row(pred.data(), gt.data(), cs + y * w * co, ts + y * w,
-                  nullptr, w, co, tmp.data());
+      const float* pwin = pring + (y % k) * row1;
+      masked_conv_row(mrow, w, pwin, row1, w2, b2, pred.data(), k, o1, o2,
+                      acc.data(), pending.data());
+      label_columns(ls, h, w, y, 2 * p, c, ignore, column.data());
+      labels_second_row(column.data(), 2 * p, gring + (y % k) * row1, row1, 0,
+                        w2, b2, us, gt.data(), w, k, o1, o2, acc.data(),
+                        pending.data(), mrow);
+      relu_l1_row(pred.data(), gt.data(), c2 + y * w * o2, t2 + y * w,
+                  nullptr, w, o2, tmp.data());
     }
   });
-  return {term, code};
+  return {term1, code1, term2, code2};
 }
 
 // The input gradient of a masked convolution (dense math, computed where it
@@ -1126,11 +1189,12 @@ at::Tensor masked_conv_backward(const at::Tensor& grad,
   return out;
 }
 
-// The input gradient of masked_second_relu_l1 from the term's gradient grad
-// (1, H, W) and its int8 code (1, Co, H, W) channels-last: the ReLU-L1's
-// gradient (relu_l1_backward_row) made a few rows at a time, no (Co, H, W)
-// map; weight (k, k, Co, Ci) (each tap transposed); mask (H, W). Returns the
-// gradient of the padded input x (1, Ci, H + 2p, W + 2p), channels-last.
+// The input gradient of masked_two_layers' second layer, from its term's
+// gradient grad (1, H, W) and int8 code (1, Co, H, W) channels-last: the
+// ReLU-L1's gradient (relu_l1_backward_row) made a few rows at a time, no
+// (Co, H, W) map; weight (k, k, Co, Ci) (each tap transposed); mask (H, W).
+// Returns the gradient of the padded input x (1, Ci, H + 2p, W + 2p),
+// channels-last.
 at::Tensor masked_second_relu_l1_backward(const at::Tensor& code,
                                           const at::Tensor& grad,
                                           const at::Tensor& weight,
@@ -1194,66 +1258,9 @@ at::Tensor dilate_mask(const at::Tensor& mask, i64 radius) {
   return out;
 }
 
-// The loss's first layer where its output is used, in one pass: at the
-// pixels where reach (H, W) is not zero, the valid convolution of the
-// padded input x (1, Ci, H + 2p, W + 2p) with weight (k, k, Ci, Co) and
-// bias (Co), then its ReLU-L1 against the labels' first layer `target`
-// (a padded buffer of the same frame, (1, Co, ...)): the term into term
-// (1, H, W), the int8 code (relu_l1_row) into code (1, Co, H, W) and the
-// relu into the interior of the padded buffer relu (1, Co, H + 2p, W + 2p),
-// all channels-last. Elsewhere term 0, code 2 (no gradient) and relu 0.
-// The frame of relu is left to the caller.
-void masked_first_relu_l1(const at::Tensor& x, const at::Tensor& weight,
-                          const at::Tensor& bias, const at::Tensor& reach,
-                          const at::Tensor& target, const at::Tensor& term,
-                          const at::Tensor& code, const at::Tensor& relu) {
-  check_float(weight, "weight");
-  check_float(bias, "bias");
-  check_float(reach, "reach");
-  check_float(term, "term");
-  TORCH_CHECK(weight.dim() == 4 && weight.is_contiguous() &&
-                  weight.size(0) == weight.size(1) &&
-                  bias.numel() == weight.size(3) && reach.dim() == 2 &&
-                  reach.is_contiguous() && term.is_contiguous() &&
-                  term.numel() == reach.numel(),
-              "masked_first_relu_l1: weight (k, k, Ci, Co), bias (Co), a "
-              "contiguous mask (H, W) and term (1, H, W) expected");
-  const i64 k = weight.size(0), ci = weight.size(2), co = weight.size(3);
-  const i64 h = reach.size(0), w = reach.size(1), p = k / 2;
-  const float* xs = padded_buffers({x}, ci, h, w, p)[0];
-  const float* ts = padded_buffers({target}, co, h, w, p)[0];
-  float* rs = padded_buffers({relu}, co, h, w, p)[0];
-  TORCH_CHECK(code.scalar_type() == at::kChar && code.dim() == 4 &&
-                  code.size(0) == 1 && code.size(1) == co &&
-                  code.size(2) == h && code.size(3) == w &&
-                  code.is_contiguous(at::MemoryFormat::ChannelsLast),
-              "masked_first_relu_l1: a channels-last int8 code (1, ", co,
-              ", ", h, ", ", w, ") expected, got ", code.sizes());
-  const float* ws = weight.data_ptr<float>();
-  const float* bs = bias.data_ptr<float>();
-  const float* ms = reach.data_ptr<float>();
-  float* os = term.data_ptr<float>();
-  int8_t* cs = code.data_ptr<int8_t>();
-  const i64 row = (w + 2 * p) * ci, orow = (w + 2 * p) * co;
-  at::parallel_for(0, h, 1, [&](i64 begin, i64 end) {
-    std::vector<i64> pending(w);
-    std::vector<float> acc(co), pred(w * co), tmp(w * co);
-    for (i64 y = begin; y < end; ++y) {
-      const float* mrow = ms + y * w;
-      masked_conv_row(mrow, w, xs + y * row, row, ws, bs, pred.data(), k, ci,
-                      co, acc.data(), pending.data());
-      relu_l1_row(pred.data(), ts + (y + p) * orow + p * co, cs + y * w * co,
-                  os + y * w, rs + (y + p) * orow + p * co, w, co,
-                  tmp.data());
-      for (i64 j = 0; j < w; ++j)
-        if (mrow[j] == 0.0f) os[y * w + j] = 0.0f;
-    }
-  });
-}
-
-// The gradient of the padded input x of masked_first_relu_l1, from the
-// term's gradient grad (1, H, W) and the gradient of the padded relu
-// output grad_relu (frame p), either of which may be absent: the ReLU-L1's
+// The gradient of the padded input x of masked_two_layers' first layer,
+// from its term's gradient grad (1, H, W) and the gradient of its padded
+// relu grad_relu (frame p), either of which may be absent: the ReLU-L1's
 // gradient made a few rows at a time, then the convolution's input gradient
 // where a pixel of `reach` has a window; weight (k, k, Co, Ci) (each tap
 // transposed). Returns (1, Ci, H + 2p, W + 2p) channels-last.
@@ -1315,9 +1322,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("labels_second_layer", &labels_second_layer);
   m.def("masked_conv", &masked_conv);
   m.def("masked_conv_backward", &masked_conv_backward);
-  m.def("masked_second_relu_l1", &masked_second_relu_l1);
   m.def("masked_second_relu_l1_backward", &masked_second_relu_l1_backward);
-  m.def("masked_first_relu_l1", &masked_first_relu_l1);
+  m.def("masked_two_layers", &masked_two_layers);
   m.def("dilate_mask", &dilate_mask);
   m.def("masked_first_relu_l1_backward", &masked_first_relu_l1_backward);
   m.def("empty_large", &empty_large);
