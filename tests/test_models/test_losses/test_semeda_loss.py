@@ -248,15 +248,22 @@ def reference_semeda(logits, target, net, lams, ignore_index=255,
     return (per_pixel * valid).sum() / valid.sum()
 
 
-@pytest.mark.parametrize('num_classes, band_width, ignore, embed', [
-    (3, None, False, None), (3, 3, True, None), (21, 3, True, None),
-    (150, None, True, None), (150, 2, False, None), (150, 3, True, 32),
-    (40, None, False, 8)])
+@pytest.mark.parametrize('num_classes, band_width, ignore, embed, lams', [
+    (3, None, False, None, (2.0, 4.0, 1.0)),
+    (3, 3, True, None, (2.0, 4.0, 1.0)),
+    (21, 3, True, None, (2.0, 4.0, 1.0)),
+    (21, 3, True, None, (4.0, 2.0, 0.0)),
+    (150, None, True, None, (2.0, 4.0, 1.0)),
+    (150, 2, False, None, (2.0, 4.0, 1.0)),
+    (150, 3, True, 32, (2.0, 4.0, 1.0)),
+    (150, 3, True, 32, (4.0, 2.0, 0.0)),
+    (40, None, False, 8, (2.0, 4.0, 1.0))])
 def test_value_and_gradient_equal_a_float64_reference(num_classes,
                                                        band_width, ignore,
-                                                       embed):
+                                                       embed, lams):
     """Every path of the loss (channels-last image by image for few
-    classes, the whole batch for many, a class embedding) against the plain
+    classes, the whole batch for many, a class embedding; two layers with a
+    band, where both are computed only where weighted) against the plain
     float64 expression, 3 images."""
     g = torch.Generator().manual_seed(num_classes)
     torch.manual_seed(num_classes)
@@ -267,7 +274,6 @@ def test_value_and_gradient_equal_a_float64_reference(num_classes,
     if ignore:
         target[0, 3:9, 5:12] = 255
     logits = torch.randn(3, num_classes, 18, 22, generator=g) * 3
-    lams = (2.0, 4.0, 1.0)
     x32 = logits.clone().requires_grad_(True)
     got = semeda_loss(x32, target, net, lams, band_width=band_width)
     got.backward()
