@@ -126,9 +126,16 @@ def _build() -> Optional[Any]:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
         else:
-            print_log(f'SemedaLoss: building its CPU kernels in {directory} '
-                      '(once per machine and version, about 30 s)',
-                      logger='current')
+            if stale and osp.exists(library):
+                what = ('checking its CPU kernels after a build that did not '
+                        'finish (rebuilt if incomplete, about 30 s)')
+            elif osp.exists(lock):  # another process (a DDP rank) builds
+                what = ('waiting for another process building its CPU '
+                        'kernels (about 30 s)')
+            else:
+                what = ('building its CPU kernels (once per machine and '
+                        'version, about 30 s)')
+            print_log(f'SemedaLoss: {what} in {directory}', logger='current')
             os.makedirs(directory, exist_ok=True)
             module = load(name=name, sources=[_SOURCE], extra_cflags=cflags,
                           extra_ldflags=ldflags, build_directory=directory,
