@@ -59,8 +59,11 @@ def patch(mode: str) -> None:
     atexit.register(lambda: print(f'{ext.mapped()} tensors mapped',
                                   file=sys.stderr))
     if mode == 'own':
-        for fn in (S._ReluL1, S._MaskedConv, S._MaskedFirstLayer,
-                   S._MaskedSecondLayer, U._PaddedSoftmax):
+        # the Functions of the study's code (84a3953), or of later code
+        names = ('_ReluL1', '_MaskedConv', '_MaskedFirstLayer',
+                 '_MaskedSecondLayer', '_MaskedLayers')
+        for fn in [getattr(S, n) for n in names if hasattr(S, n)] + [
+                U._PaddedSoftmax]:
             fn.backward = staticmethod(mapped(fn.backward))
 
 
