@@ -14,7 +14,9 @@ Peak memory on a CPU: the peak RSS of a fresh process per variant, as is
 (``*_peak_mb``) and with glibc's mmap threshold fixed
 (``*_peak_mb_fixed_mmap``), which returns freed tensors to the system at
 once, so that it measures what the step needs rather than what the
-allocator kept.
+allocator kept. As is, one process's peak varies by several per cent (where
+glibc's heap places the same blocks): each figure is the median over
+``--memory-rounds`` rounds of fresh processes, the variants in turn.
 """
 from __future__ import annotations
 
@@ -145,6 +147,20 @@ def _cpu_peak_mb(argv: List[str], variant: str,
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def _cpu_peaks(args) -> Dict[str, float]:
+    """Each variant's median peak RSS (MB) over ``args.memory_rounds``
+    rounds of fresh processes, as is and with the mmap threshold fixed;
+    within a round each variant in turn, so that all see the same machine
+    state."""
+    peaks: Dict[str, List[float]] = {}
+    for _ in range(args.memory_rounds):
+        for suffix, fixed in (('', False), ('_fixed_mmap', True)):
+            for v in args.variants:
+                peaks.setdefault(f'{v}_peak_mb{suffix}', []).append(
+                    _cpu_peak_mb(args.argv, v, fixed))
+    return {k: statistics.median(mbs) for k, mbs in peaks.items()}
+
+
 def _peak_rss_mb() -> float:
     """This process's peak RSS in MB: VmHWM of /proc/self/status, which
     starts afresh at exec (ru_maxrss would carry the parent's peak over a
@@ -224,9 +240,8 @@ def train_step_benchmark(args) -> Dict[str, float]:
             steps[v]()
             _sync(device)
             out[f'{v}_peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
-        else:
-            out[f'{v}_peak_mb'] = _cpu_peak_mb(args.argv, v)
-            out[f'{v}_peak_mb_fixed_mmap'] = _cpu_peak_mb(args.argv, v, True)
+    if not device.startswith('cuda'):
+        out.update(_cpu_peaks(args))
     for v in args.variants:
         if v != 'ce':
             out[f'{v}_ratio'] = out[f'{v}_step_s'] / out['ce_step_s']
@@ -354,11 +369,17 @@ def main(argv: Optional[List[str]] = None) -> dict:
     p.add_argument('--semeda-options', nargs='+', action=DictAction,
                    metavar='KEY=VALUE',
                    help='SemedaLoss arguments, e.g. class_balance=True')
+    p.add_argument('--memory-rounds', type=int, default=5,
+                   help='fresh processes per variant for the CPU peak '
+                   'memory; the median is reported')
     p.add_argument('--json', default=None, help='write the results here')
     p.add_argument('--memory-probe', default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_probe:
         return _memory_probe(args)
+    if args.memory_rounds < 1:
+        p.error(f'--memory-rounds must be at least 1, got '
+                f'{args.memory_rounds}')
     args.argv = [
         '--backbone', args.backbone, '--crop', str(args.crop), '--batch',
         str(args.batch), '--num-classes', str(args.num_classes)]
@@ -374,6 +395,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                 f'{torch.get_num_threads()} threads)'),
         backbone=args.backbone, num_classes=args.num_classes,
         crop=args.crop, batch=args.batch, amp=args.amp, steps=args.steps,
+        memory_rounds=args.memory_rounds,
         semeda_options=args.semeda_options or {},
         torch=torch.__version__)
     if not args.skip_train_step:
