@@ -260,14 +260,25 @@ def test_masked_conv_kernel_equals_the_convolution_on_the_mask(kernels,
                                grads_of([want], x, [w]))
 
 
+@pytest.fixture(params=[None, 5], ids=['threads as set', '5 threads'])
+def threads(request):
+    """torch's thread count as set, or 5: each thread's rows fewer than the
+    kernel's window on the smaller maps."""
+    old = torch.get_num_threads()
+    if request.param:
+        torch.set_num_threads(request.param)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.mark.parametrize('net_kwargs', [
     dict(num_classes=21), dict(num_classes=40), dict(num_classes=6),
     dict(num_classes=5, channels=(6, 5)),
     dict(num_classes=5, kernel_size=5, channels=(8, 4))])
 @pytest.mark.parametrize('size', [(13, 70), (2, 3), (1, 1)])
 @pytest.mark.parametrize('density', [0.0, 0.4, 1.0])
-def test_masked_layers_equal_the_plain_expression(kernels, net_kwargs, size,
-                                                  density):
+def test_masked_layers_equal_the_plain_expression(kernels, threads,
+                                                  net_kwargs, size, density):
     """Both layers' ReLU-L1 terms in one kernel, the first where ``reach``
     is not zero and the second where the mask is, 0 elsewhere, against the
     float64 edge net on the padded input and on the one-hot labels (ignore
