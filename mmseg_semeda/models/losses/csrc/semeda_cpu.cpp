@@ -56,34 +56,6 @@ inline float exp_nonpositive(float x) {
 // Pixels per block of a row: a block's C x B temporaries stay in cache.
 constexpr i64 kBlock = 64;
 
-// One row of the masked softmax: logits x (C planes of stride `plane`, a
-// row of w pixels each), mask v (w), written channels-last at out (w, c).
-void softmax_row(const float* __restrict x, i64 plane, const float* v,
-                 float* __restrict out, i64 w, i64 c,
-                 float* __restrict tmp) {
-  float m[kBlock], s[kBlock];
-  for (i64 x0 = 0; x0 < w; x0 += kBlock) {
-    const i64 b = std::min(kBlock, w - x0);
-    const float* xb = x + x0;
-    for (i64 j = 0; j < b; ++j) m[j] = xb[j];
-    for (i64 k = 1; k < c; ++k)
-      for (i64 j = 0; j < b; ++j) m[j] = std::max(m[j], xb[k * plane + j]);
-    for (i64 j = 0; j < b; ++j) s[j] = 0.0f;
-    for (i64 k = 0; k < c; ++k) {
-      float* t = tmp + k * kBlock;
-      for (i64 j = 0; j < b; ++j) {
-        t[j] = exp_nonpositive(xb[k * plane + j] - m[j]);
-        s[j] += t[j];
-      }
-    }
-    for (i64 j = 0; j < b; ++j) s[j] = v[x0 + j] / s[j];
-    for (i64 j = 0; j < b; ++j) {
-      float* o = out + (x0 + j) * c;
-      for (i64 k = 0; k < c; ++k) o[k] = tmp[k * kBlock + j] * s[j];
-    }
-  }
-}
-
 // out (w, c) = the gradient reaching interior row y of a padded map `grad`
 // (rows of `row` floats, frame p, interior h x w), the frame's folded in.
 void fold_row(const float* __restrict grad, i64 row, i64 y, i64 h, i64 w,
@@ -266,6 +238,22 @@ void softmax_block(const float* __restrict x, i64 plane, i64 b, i64 c,
   for (i64 j = 0; j < b; ++j) s[j] = 1.0f / s[j];
   for (i64 k = 0; k < c; ++k)
     for (i64 j = 0; j < b; ++j) p[k * kBlock + j] *= s[j];
+}
+
+// One row of the masked softmax: logits x (C planes of stride `plane`, a
+// row of w pixels each), mask v (w), written channels-last at out (w, c).
+// tmp: c * kBlock floats.
+void softmax_row(const float* __restrict x, i64 plane, const float* v,
+                 float* __restrict out, i64 w, i64 c,
+                 float* __restrict tmp) {
+  for (i64 x0 = 0; x0 < w; x0 += kBlock) {
+    const i64 b = std::min(kBlock, w - x0);
+    softmax_block(x + x0, plane, b, c, tmp);
+    for (i64 j = 0; j < b; ++j) {
+      float* o = out + (x0 + j) * c;
+      for (i64 k = 0; k < c; ++k) o[k] = tmp[k * kBlock + j] * v[x0 + j];
+    }
+  }
 }
 
 // G rows of out (rows of kBlock floats) at b pixels: out[r][j] = sum over
