@@ -9,12 +9,13 @@ from .metrics import (
     BoundaryFScoreMetric,
     BoundaryIoUMetric,
     EMeasureMetric,
+    PerClassIoUMetric,
     TrimapIoUMetric,
 )
 
 __all__ = [
     'boundary_bands', 'boundary_f_stats', 'boundary_iou_stats', 'e_measure',
     'trimap_stats',
-    'TrimapIoUMetric', 'BoundaryFScoreMetric', 'BoundaryIoUMetric',
+    'PerClassIoUMetric', 'TrimapIoUMetric', 'BoundaryFScoreMetric', 'BoundaryIoUMetric',
     'EMeasureMetric'
 ]

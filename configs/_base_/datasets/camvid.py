@@ -45,7 +45,7 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = [
-    dict(type='IoUMetric', iou_metrics=['mIoU']),
+    dict(type='PerClassIoUMetric', iou_metrics=['mIoU']),
     dict(type='TrimapIoUMetric', widths=(1, 3, 5, 10)),
     dict(type='BoundaryFScoreMetric', tolerance=2),
     dict(type='BoundaryIoUMetric'),

@@ -4,8 +4,9 @@ from .boundary_metrics import (
     EMeasureMetric,
     TrimapIoUMetric,
 )
+from .iou_metric import PerClassIoUMetric
 
 __all__ = [
-    'TrimapIoUMetric', 'BoundaryFScoreMetric', 'BoundaryIoUMetric',
+    'PerClassIoUMetric', 'TrimapIoUMetric', 'BoundaryFScoreMetric', 'BoundaryIoUMetric',
     'EMeasureMetric'
 ]
