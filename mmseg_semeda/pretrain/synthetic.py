@@ -92,3 +92,32 @@ def validation_masks(num_classes: int, seed: int = 0,
     masks = [voronoi_masks(8, 128, num_classes, g, ignore_index)
              for _ in range(8)]
     return masks, '64 synthetic masks 128x128 (seed + 1)'
+
+
+#: The three sets of synthetic masks a bundled or fallback edge net's
+#: one-hot edge F1 is measured on (docs/edge_nets.md): name -> (size,
+#: largest number of cells, seed offset). 64 masks each, all classes drawn
+#: at random, seeded apart from the training masks (seed ``seed``).
+CHECK_SETS = {
+    '128px_40cells': (128, 40, 1),
+    '64px_40cells': (64, 40, 2),
+    '96px_12cells': (96, 12, 3),
+}
+
+
+def check_mask_sets(num_classes: int, seed: int = 0,
+                    ignore_index: Optional[int] = 255):
+    """The masks of :data:`CHECK_SETS`: name -> 8 batches (8, S, S). The
+    first set is :func:`validation_masks`.
+
+    Example:
+        >>> sets = check_mask_sets(4)
+        >>> sorted((k, tuple(v[0].shape)) for k, v in sets.items())[0]
+        ('128px_40cells', (8, 128, 128))
+    """
+    out = {}
+    for name, (size, cells, offset) in CHECK_SETS.items():
+        g = torch.Generator().manual_seed(seed + offset)
+        out[name] = [voronoi_masks(8, size, num_classes, g, ignore_index,
+                                   max_cells=cells) for _ in range(8)]
+    return out

@@ -146,7 +146,8 @@ def pretrain_edge_net(num_classes: int,
                       device: str = 'cpu',
                       channels: Sequence[int] = (16, 32),
                       embed_channels: Optional[int] = None,
-                      progress: bool = False) -> SemedaEdgeNet:
+                      progress: bool = False,
+                      log_interval: int = 0) -> SemedaEdgeNet:
     """Train a :class:`SemedaEdgeNet` to predict semantic edges.
 
     The input is the one-hot map of a label map (all zeros at ignore pixels),
@@ -176,6 +177,9 @@ def pretrain_edge_net(num_classes: int,
         embed_channels (int, optional): Width of the class embedding of the
             first layer (see :class:`SemedaEdgeNet`). Defaults to None.
         progress (bool): Show a progress bar. Defaults to False.
+        log_interval (int): Every this many steps, a line with the step,
+            the loss and an ETA through MMEngine's current logger (the
+            training log, when a Runner is running). Defaults to 0 (none).
 
     Returns:
         SemedaEdgeNet: The trained net in eval mode, with ``meta`` holding
@@ -200,7 +204,7 @@ def pretrain_edge_net(num_classes: int,
         if progress:
             from mmengine.utils import ProgressBar
             bar = ProgressBar(iters)
-        for _ in range(iters):
+        for step in range(1, iters + 1):
             labels = source(batch_size, g)
             target = edge_targets(labels, ignore_index)
             if soft_prob > 0 and bool(torch.rand(1, generator=g) < soft_prob):
@@ -218,6 +222,9 @@ def pretrain_edge_net(num_classes: int,
             sched.step()
             if bar is not None:
                 bar.update()
+            if log_interval and step % log_interval == 0 and step < iters:
+                _log_progress(num_classes, step, iters, float(loss.detach()),
+                              time.perf_counter() - start)
     net.eval()
     net.meta.update(
         iters=iters, batch_size=batch_size, crop=crop, lr=lr,
@@ -225,6 +232,15 @@ def pretrain_edge_net(num_classes: int,
         final_loss=float(loss.detach()),
         train_seconds=time.perf_counter() - start)
     return net
+
+
+def _log_progress(num_classes: int, step: int, iters: int, loss: float,
+                  seconds: float) -> None:
+    from mmengine.logging import print_log
+    eta = seconds / step * (iters - step)
+    print_log(f'SemedaLoss: pretraining the {num_classes}-class edge net: '
+              f'step {step}/{iters}, loss {loss:.4f}, {seconds:.0f} s, ETA '
+              f'{eta:.0f} s', logger='current')
 
 
 def split_holdout(maps: List, fraction: float, seed: int = 0):

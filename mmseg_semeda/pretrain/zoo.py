@@ -1,18 +1,21 @@
 """Bundled edge-net checkpoints, the cache, and the zero-config edge net."""
 from __future__ import annotations
 
+import fcntl
 import glob
+import logging
 import os
 import os.path as osp
+import time
 import warnings
 from typing import Dict
 
-import torch
+from mmengine.logging import print_log
 
 from ..fileio import shipped_dir
 from ..models.edge_net import SemedaEdgeNet
 from ..version import __version__
-from .synthetic import validation_masks
+from .synthetic import check_mask_sets
 from .trainer import edge_metrics, pretrain_edge_net
 
 #: Settings of the edge net pretrained on the fly for a class count that has
@@ -74,40 +77,102 @@ def cache_dir() -> str:
         osp.expanduser('~'), '.cache', 'mmseg_semeda')
 
 
+#: Steps between the progress lines of on-the-fly pretraining in the log.
+LOG_INTERVAL = 500
+
+
+def pretrain_default(num_classes: int,
+                     log_interval: int = 0) -> SemedaEdgeNet:
+    """Pretrain the zero-config edge net for ``num_classes``: the recipe
+    of :func:`fallback_settings` (the bundled ``*_synthetic_soft`` nets are
+    this function's output), then its one-hot edge F1 on the three
+    :data:`~.synthetic.CHECK_SETS` and its F1 on soft inputs of the first,
+    kept in ``meta`` (``edge_f1`` is the lowest of the three).
+
+    Args:
+        num_classes (int): Class count C (2 for a binary head).
+        log_interval (int): Progress lines in MMEngine's log every this many
+            steps. Defaults to 0 (none).
+
+    Returns:
+        SemedaEdgeNet: The net in eval mode.
+    """
+    start = time.perf_counter()
+    s = fallback_settings(num_classes)
+    net = pretrain_edge_net(num_classes, device='cpu',
+                            log_interval=log_interval, **s)
+    sets = check_mask_sets(num_classes, s['seed'])
+    f1 = {name: edge_metrics(net, masks)['f1']
+          for name, masks in sets.items()}
+    soft = edge_metrics(net, next(iter(sets.values())), soft=True,
+                        seed=s['seed'])['f1']
+    net.meta.update(trained_on='synthetic Voronoi masks',
+                    edge_f1=min(f1.values()), edge_f1_sets=f1,
+                    edge_f1_soft=soft,
+                    val='one-hot F1 on 64 synthetic masks of each of ' +
+                    ', '.join(f1),
+                    seconds=time.perf_counter() - start,
+                    package_version=__version__)
+    return net
+
+
+def _fallback_path(num_classes: int) -> str:
+    s = fallback_settings(num_classes)
+    return osp.join(
+        cache_dir(), f'edgenet_c{num_classes}_synthetic_soft_it{s["iters"]}'
+        f'_e{s["embed_channels"] or 0}_s{s["seed"]}_v{__version__}.pth')
+
+
 def _load_or_pretrain(num_classes: int) -> SemedaEdgeNet:
     bundled = bundled_checkpoints().get(
         f'edgenet_c{num_classes}_synthetic_soft')
     if bundled is not None:
         return SemedaEdgeNet.from_checkpoint(bundled)
-    s = fallback_settings(num_classes)
-    path = osp.join(
-        cache_dir(), f'edgenet_c{num_classes}_synthetic_soft_it{s["iters"]}'
-        f'_e{s["embed_channels"] or 0}_s{s["seed"]}_v{__version__}.pth')
+    path = _fallback_path(num_classes)
     if osp.isfile(path):
         return SemedaEdgeNet.from_checkpoint(path)
-    warnings.warn(
-        f'mmseg_semeda: no bundled edge net for {num_classes} classes; '
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    # Once per machine: the first process pretrains under a file lock, the
+    # others (DDP ranks, other jobs) wait on it, not in a collective, and
+    # load the result; a lock whose holder died is free again, and the next
+    # process pretrains itself.
+    with open(path + '.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if osp.isfile(path):
+                return SemedaEdgeNet.from_checkpoint(path)
+            return _pretrain_and_cache(num_classes, path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _pretrain_and_cache(num_classes: int, path: str) -> SemedaEdgeNet:
+    s = fallback_settings(num_classes)
+    print_log(
+        f'SemedaLoss: no bundled edge net for {num_classes} classes; '
         f'pretraining one on synthetic masks ({s["iters"]} steps, seeded, '
-        f'CPU: minutes, once) and caching it in {path}. For an edge net '
-        'trained on your own annotations run '
-        '`python tools/pretrain_edgenet.py --ann-dir <ann dir> --num-classes '
-        f'{num_classes} --out edgenet.pth` and set '
+        'on the CPU, once per machine), then caching it in '
+        f'{path}. For an edge net trained on your own annotations: '
+        '`python tools/pretrain_edgenet.py --ann-dir <ann dir> '
+        f'--num-classes {num_classes} --out edgenet.pth`, then '
         "dict(type='SemedaLoss', checkpoint='edgenet.pth').",
-        UserWarning,
-        stacklevel=3)
-    net = pretrain_edge_net(num_classes, device='cpu', **s)
-    # measured as tools/pretrain_edgenet.py does
-    masks, described = validation_masks(num_classes, s['seed'])
-    f1 = edge_metrics(net, masks)['f1']
-    if f1 < 0.99:
+        logger='current', level=logging.WARNING)
+    net = pretrain_default(num_classes, LOG_INTERVAL)
+    net.save(path)
+    f1 = net.meta['edge_f1_sets']
+    print_log(
+        f'SemedaLoss: pretrained the {num_classes}-class edge net in '
+        f'{net.meta["seconds"]:.0f} s: one-hot edge F1 ' +
+        ' / '.join(f'{v:.3f}' for v in f1.values()) +
+        f' on synthetic masks ({", ".join(f1)}); cached in {path}',
+        logger='current')
+    if net.meta['edge_f1'] < 0.99:
         warnings.warn(
             f'mmseg_semeda: the edge net pretrained for {num_classes} '
-            f'classes finds edges with F1 {f1:.3f} (below 0.99) on fresh '
-            'synthetic masks; pretrain one with tools/pretrain_edgenet.py '
-            '(more --iters) for a sharper loss.', UserWarning, stacklevel=3)
-    net.meta.update(trained_on='synthetic Voronoi masks (on the fly)',
-                    edge_f1=f1, val=described)
-    net.save(path)
+            f'classes finds edges with F1 {net.meta["edge_f1"]:.3f} (below '
+            '0.99) on fresh synthetic masks; pretrain one with '
+            'tools/pretrain_edgenet.py (more --iters) for a sharper loss.',
+            UserWarning, stacklevel=3)
     return net
 
 
@@ -115,29 +180,11 @@ def default_edge_net(num_classes: int) -> SemedaEdgeNet:
     """The edge net used by ``dict(type='SemedaLoss')`` with no checkpoint.
 
     The bundled ``edgenet_c{num_classes}_synthetic_soft`` checkpoint
-    (synthetic masks, half of the batches softened) if there is one;
-    otherwise one pretrained the same way (deterministic, seconds on the
-    CPU) and cached, with a warning. The one-hot nets of the paper stay
-    available by name (``edgenet_c21_synthetic``, ...). Under
-    ``torch.distributed`` rank 0 loads or trains it and broadcasts the
-    weights, so every rank holds the same net.
+    (synthetic masks, half of the batches softened; bundled for every class
+    count of MMSeg's data sets) if there is one; otherwise one pretrained
+    the same way (:func:`pretrain_default`: seeded, on the CPU, with
+    progress in the log) and cached, once per machine. No collective: under
+    DDP every rank loads the bundled or cached file, and while one process
+    pretrains the others of its machine wait on a file lock.
     """
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized() and \
-            dist.get_world_size() > 1:
-        from mmengine.dist import broadcast_object_list
-        box = [None]
-        if dist.get_rank() == 0:
-            net = _load_or_pretrain(num_classes)
-            box = [(net.state_dict(), net.meta, net.channels,
-                    net.kernel_size, net.embed_channels)]
-        broadcast_object_list(box, src=0)
-        state, meta, channels, kernel_size, embed_channels = box[0]
-        with torch.random.fork_rng(devices=[]):
-            net = SemedaEdgeNet(num_classes, channels, kernel_size,
-                                embed_channels)
-        net.load_state_dict(state)
-        net.meta = dict(meta)
-        return net.eval()
     return _load_or_pretrain(num_classes)
-
