@@ -5,8 +5,9 @@ load it with ``custom_imports=dict(imports=['mmseg_semeda'],
 allow_failed_imports=False)``.
 """
 from .compat import register_safe_globals
-from .datasets import CamVidDataset, ShapesDataset
+from .datasets import CamVidDataset, ShapesDataset, StanfordBackgroundDataset
 from .edges import semantic_edges
+from .engine import SemedaVisualizationHook
 from .evaluation import (
     BoundaryFScoreMetric,
     BoundaryIoUMetric,
@@ -27,6 +28,7 @@ register_safe_globals()
 __all__ = [
     '__version__', 'semantic_edges', 'SemedaEdgeNet', 'SemedaLoss',
     'semeda_loss', 'SobelEdgeLoss', 'sobel_edge_loss', 'CamVidDataset',
-    'ShapesDataset', 'TrimapIoUMetric', 'BoundaryFScoreMetric',
+    'ShapesDataset', 'StanfordBackgroundDataset', 'SemedaVisualizationHook',
+    'TrimapIoUMetric', 'BoundaryFScoreMetric',
     'BoundaryIoUMetric', 'EMeasureMetric'
 ]

@@ -322,3 +322,77 @@ def test_demo_trains_evaluates_and_draws(tmp_path):
     from PIL import Image
     picture = Image.open(tmp_path / 'demo' / 'demo_predictions.png')
     assert picture.width > 900 and picture.height > 400  # 2 rows, 5 columns
+
+
+def test_mmseg_own_train_script_on_a_binary_config(tmp_path, shapes_root):
+    """MMSeg's binary recipe (out_channels=1, sigmoid CE, labels 0/1, as in
+    its DRIVE/HRF configs) with SemedaLoss added: it trains, the loss is
+    logged with finite values, and no edge net is pretrained (2 classes
+    are bundled)."""
+    import mmseg
+    import numpy as np
+    from PIL import Image
+    root = tmp_path / 'binary'
+    for split in ('train', ):
+        (root / 'annotations' / split).mkdir(parents=True)
+        (root / 'images' / split).symlink_to(
+            osp.join(shapes_root, 'images', split))
+        for f in glob.glob(osp.join(shapes_root, 'annotations', split,
+                                    '*.png')):
+            label = np.asarray(Image.open(f))
+            Image.fromarray((label > 2).astype(np.uint8)).save(
+                root / 'annotations' / split / osp.basename(f))
+    script = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
+                      'train.py')
+    cfg = tmp_path / 'binary_config.py'
+    cfg.write_text(f'''
+_base_ = [
+    'mmseg::_base_/models/deeplabv3plus_r50-d8.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py',
+]
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    pretrained=None,
+    data_preprocessor=dict(size=(64, 64)),
+    backbone=dict(depth=18, norm_cfg=norm_cfg),
+    decode_head=dict(c1_in_channels=64, c1_channels=12, in_channels=512,
+                     channels=32, num_classes=2, out_channels=1,
+                     threshold=0.3, norm_cfg=norm_cfg,
+                     loss_decode=[
+                         dict(type='CrossEntropyLoss', use_sigmoid=True,
+                              loss_weight=1.0),
+                         dict(type='SemedaLoss', start_iter=0),  # added
+                     ]),
+    auxiliary_head=dict(in_channels=256, channels=16, num_classes=2,
+                        out_channels=1, norm_cfg=norm_cfg,
+                        loss_decode=dict(type='CrossEntropyLoss',
+                                         use_sigmoid=True, loss_weight=0.4)))
+train_dataloader = dict(
+    batch_size=2, num_workers=0,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type='BaseSegDataset', data_root='{root}', img_suffix='.png',
+        seg_map_suffix='.png', metainfo=dict(classes=('bg', 'fg')),
+        data_prefix=dict(img_path='images/train',
+                         seg_map_path='annotations/train'),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations'), dict(type='PackSegInputs')]))
+train_cfg = dict(max_iters=2, val_interval=100)
+val_dataloader = None
+val_cfg = None
+test_cfg = None
+val_evaluator = None
+default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
+custom_imports = dict(imports=['mmseg_semeda'],
+                      allow_failed_imports=False)  # added
+''')
+    proc = _run([sys.executable, script, str(cfg), '--work-dir',
+                 str(tmp_path / 'wd')], cwd=str(tmp_path))
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert 'no bundled edge net' not in log
+    values = [float(v) for v in
+              __import__('re').findall(r'decode\.loss_semeda: ([0-9.e+-]+)',
+                                       log)]
+    assert len(values) == 2 and all(0 < v < 10 for v in values), log[-2000:]

@@ -515,9 +515,12 @@ def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],
     those pixels."""
     acting = valid > 0 if near is None else near & (valid > 0)
     label = target.clamp(0, num_classes - 1)
-    # weighted bincount: no boolean indexing, so no device sync on CUDA
-    counts = torch.bincount(label.flatten(), acting.flatten().float(),
-                            minlength=num_classes)
+    # a 1-D scatter_add_: no device sync (CUDA's bincount reads the labels'
+    # min and max on the host) and deterministic on CUDA (weighted bincount
+    # raises under torch.use_deterministic_algorithms)
+    counts = torch.zeros(num_classes, dtype=torch.int64,
+                         device=target.device).scatter_add_(
+                             0, label.flatten(), acting.flatten().long())
     per_class = counts.clamp(min=1).rsqrt()
     weight = per_class[label] * acting
     return weight * (acting.sum() / weight.sum().clamp(min=1e-12))
@@ -703,19 +706,21 @@ class SemedaLoss(nn.Module):
         """Loss of logits ``pred`` (N, C, H, W) against labels ``target``
         (N, H, W), called by MMSeg's decode head as ``loss(seg_logits,
         seg_label, weight=seg_weight, ignore_index=head.ignore_index)``."""
-        if pred.ndim != 4:
-            raise ValueError('Invalid pred shape: expected logits (N, C, H, '
-                             f'W), got {tuple(pred.shape)}')
+        # the inputs are checked before an edge net is loaded (or, for a
+        # class count with none bundled, pretrained)
+        check_seg_inputs(pred, target, ignore_index, None, self.check_labels)
+        if pred.shape[1] == 1:
+            # a binary head (out_channels=1, sigmoid): its probabilities
+            # (1 - p, p) are the softmax of the logits (0, x)
+            pred = torch.cat([torch.zeros_like(pred), pred], dim=1)
         reduction = reduction_override or self.reduction
         net = self.get_edge_net(pred.shape[1], pred.device)
         if not self.switched_on(pred, target, ignore_index):
-            check_seg_inputs(pred, target, ignore_index, net.num_classes,
-                             self.check_labels)
             shape = target.shape if reduction == 'none' else ()
             return pred.new_zeros(shape, dtype=torch.float32)
         terms, valid, near = semeda_terms(
-            pred, target, net, self.layer_weights, ignore_index,
-            self.check_labels, self.band_width, self.class_balance)
+            pred, target, net, self.layer_weights, ignore_index, False,
+            self.band_width, self.class_balance)
         if self.training:
             self._log_terms(terms, valid, near, weight, avg_factor)
         loss = sum(terms) if terms else valid.new_zeros(target.shape)

@@ -43,14 +43,17 @@ def check_seg_inputs(pred: Tensor,
             f'pred has {c} classes but the edge net was built for '
             f'{num_classes}; use an edge net pretrained for {c} classes')
     if check_labels and target.numel():
-        bad = (target < 0) | (target >= c)
+        classes = max(c, 2)  # a binary head's 1 channel: labels 0 and 1
+        bad = (target < 0) | (target >= classes)
         if ignore_index is not None:
             bad &= target != ignore_index
         if bool(bad.any()):
             values = torch.unique(target[bad])[:10].tolist()
+            what = (' (1-channel logits: a binary head, labels 0 and 1)'
+                    if c == 1 else '')
             raise ValueError(
-                f'target labels must be in [0, {c}) or ignore_index='
-                f'{ignore_index}, got {values}')
+                f'target labels must be in [0, {classes}) or ignore_index='
+                f'{ignore_index}{what}, got {values}')
 
 
 class _MaskedSoftmax(torch.autograd.Function):

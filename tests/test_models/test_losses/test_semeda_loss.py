@@ -756,3 +756,43 @@ def test_padded_softmax_equals_the_plain_expression(monkeypatch, chunk,
     g_want, = torch.autograd.grad((want * w).sum(), x)
     torch.testing.assert_close(g_got, g_want)
     assert torch.autograd.gradcheck(padded, (x, ))
+
+
+def test_a_binary_head_is_the_two_class_loss_of_logits_0_and_x(
+        monkeypatch):
+    """1-channel logits (MMSeg's binary recipe, ``out_channels=1`` with a
+    sigmoid CE): SEMEDA compares (1 - p, p) with the 0/1 labels through the
+    bundled 2-class net; value and gradient equal the 2-class loss of the
+    logits (0, x), ignore pixels included."""
+    from mmseg_semeda.pretrain import zoo
+    monkeypatch.setattr(zoo, 'pretrain_default', lambda *a, **k: 1 / 0)
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 24, 24, requires_grad=True)
+    label = (torch.rand(2, 24, 24) > 0.5).long()
+    label[:, :3] = 255
+    binary = SemedaLoss(start_iter=0)
+    two = SemedaLoss(start_iter=0)
+    loss = binary(x, label)
+    assert binary.edge_net.num_classes == 2 and loss > 0
+    (grad, ) = torch.autograd.grad(loss, x)
+    x2 = x.detach().clone().requires_grad_()
+    ref = two(torch.cat([torch.zeros_like(x2), x2], 1), label)
+    (ref_grad, ) = torch.autograd.grad(ref, x2)
+    torch.testing.assert_close(loss, ref)
+    torch.testing.assert_close(grad, ref_grad)
+    assert grad[:, :, :3].abs().max() == 0  # nothing at ignore pixels
+
+
+def test_a_binary_head_with_other_labels_is_a_clear_error_first(
+        monkeypatch):
+    """Labels outside {0, 1} (and ignore) under 1-channel logits raise
+    before any edge net is loaded or pretrained."""
+    from mmseg_semeda.pretrain import zoo
+    monkeypatch.setattr(zoo, '_load_or_pretrain', lambda c: 1 / 0)
+    label = torch.zeros(1, 8, 8, dtype=torch.long)
+    label[0, 0, 0] = 2
+    with pytest.raises(ValueError, match=r'in \[0, 2\).*binary head.*\[2\]'):
+        SemedaLoss()(torch.randn(1, 1, 8, 8), label)
+    label = torch.full((1, 8, 8), 7, dtype=torch.long)
+    with pytest.raises(ValueError, match=r'in \[0, 5\).*got \[7\]'):
+        SemedaLoss()(torch.randn(1, 5, 8, 8), label)

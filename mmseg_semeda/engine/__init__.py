@@ -1,0 +1,3 @@
+from .hooks import SemedaVisualizationHook
+
+__all__ = ['SemedaVisualizationHook']
