@@ -134,9 +134,17 @@ class SemedaVisualizationHook(Hook):
                   colorize(label, palette, ignore_index),
                   colorize(predicted, palette, ignore_index), heat]
         titles = ['image', 'ground truth', 'prediction',
-                  f'{loss.loss_name} per pixel' + ('' if on else ' (off)')]
+                  'SEMEDA per pixel' + ('' if on else ' (off)')]
+        # small crops are enlarged (nearest) so that the titles fit
+        scale = -(-MIN_WIDTH // w)
+        if scale > 1:
+            panels = [p.repeat(scale, 0).repeat(scale, 1) for p in panels]
         return np.concatenate([_titled(p, t) for p, t in zip(panels, titles)],
                               axis=1), on
+
+
+#: Narrower panels are enlarged by an integer factor to at least this.
+MIN_WIDTH = 160
 
 
 def _titled(panel: np.ndarray, title: str) -> np.ndarray:

@@ -29,8 +29,9 @@ custom_hooks = [dict(type='SemedaVisualizationHook', interval=2)]
     assert [osp.basename(f) for f in files] == ['semeda_2.png',
                                                 'semeda_4.png']
     picture = np.asarray(Image.open(files[-1]))
-    assert picture.shape == (64 + 18, 4 * 64, 3)
-    heat = picture[18:, 3 * 64:]
+    # 64 px crops, enlarged 3x (nearest) under an 18 px title strip
+    assert picture.shape == (18 + 3 * 64, 4 * 3 * 64, 3)
+    heat = picture[18:, 3 * 3 * 64:]
     assert heat.std() > 0  # the loss is not flat: it acts near edges
 
 
@@ -38,8 +39,9 @@ def test_visualization_hook_needs_a_semeda_loss(tmp_path, shapes_root):
     from mmengine.config import Config
     from mmengine.runner import Runner
     cfg = Config.fromfile(tiny_config(
-        tmp_path, shapes_root, loss='ce',
+        tmp_path, shapes_root,
         extra="custom_hooks = [dict(type='SemedaVisualizationHook')]"))
+    cfg.model.decode_head.loss_decode = [dict(type='CrossEntropyLoss')]
     cfg.work_dir = str(tmp_path / 'wd')
     with pytest.raises(ValueError, match='no SemedaLoss'):
         Runner.from_cfg(cfg).train()
