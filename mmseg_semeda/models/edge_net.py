@@ -48,28 +48,6 @@ def fill_border_(buf: Tensor, pad: int) -> Tensor:
     return buf
 
 
-def add_border_grad_(grad_inner: Tensor, grad: Tensor, pad: int,
-                     row: int = 0) -> Tensor:
-    """The backward of :func:`fill_border_`: add the gradient that reaches
-    the frame of ``grad`` (..., H + 2p, W + 2p) to the interior pixels it
-    copies, in place on ``grad_inner``, the interior's rows ``row`` to
-    ``row + grad_inner.shape[-2]`` (all of them by default)."""
-    if not pad:
-        return grad_inner
-    h, w = grad.shape[-2] - 2 * pad, grad.shape[-1] - 2 * pad
-    rows = slice(pad + row, pad + row + grad_inner.shape[-2])
-    grad_inner[..., 0] += grad[..., rows, :pad].sum(-1)
-    grad_inner[..., -1] += grad[..., rows, pad + w:].sum(-1)
-    for edge, frame in ((0, slice(0, pad)), (h - 1, slice(pad + h, None))):
-        if row <= edge < row + grad_inner.shape[-2]:
-            line = grad[..., frame, :].sum(-2)  # corners included
-            target = grad_inner[..., edge - row, :]
-            target += line[..., pad:pad + w]
-            target[..., 0] += line[..., :pad].sum(-1)
-            target[..., -1] += line[..., pad + w:].sum(-1)
-    return grad_inner
-
-
 class _FrozenConv(torch.autograd.Function):
     """``conv2d(x, weight, bias)`` without padding for weights that get no
     gradient, saving only the weights (autograd's convolution also keeps

@@ -67,11 +67,18 @@ def build_seconds() -> Optional[float]:
     return _state.get('seconds')
 
 
+#: Set to 0 to run the eager PyTorch path on the CPU too (the reference,
+#: and the path on every other device).
+ENV_SWITCH = 'MMSEG_SEMEDA_CPU_KERNELS'
+
+
 def usable(*tensors: torch.Tensor) -> Optional[Any]:
-    """The kernels if every tensor is a float32 CPU tensor and they could be
-    built, else None (then the caller runs its eager code)."""
-    if not all(t.device.type == 'cpu' and t.dtype == torch.float32
-               for t in tensors):
+    """The kernels if every tensor is a CPU tensor, they could be built and
+    ``MMSEG_SEMEDA_CPU_KERNELS`` is not ``0``, else None (then the loss runs
+    its eager path). The loss asks this once per call."""
+    if os.environ.get(ENV_SWITCH, '1') == '0':
+        return None
+    if not all(t.device.type == 'cpu' for t in tensors):
         return None
     return kernels()
 

@@ -6,6 +6,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -14,13 +15,11 @@ from ..edge_net import (
     ACTIVATIONS,
     SemedaEdgeNet,
     activate,
-    add_border_grad_,
     fill_border_,
     padded_buffer,
 )
 from . import cpu_kernels
 from .utils import (
-    CHUNK_ELEMENTS,
     check_loss_settings,
     check_seg_inputs,
     padded_softmax,
@@ -32,129 +31,126 @@ ACC_MOMENTUM = 0.9
 
 
 class _ReluL1(torch.autograd.Function):
-    """Channel mean of ``|relu(x) - relu(target)|`` (N, C, H, W) -> (N, H,
-    W), and ``relu(x)`` for the next layer, in one pass over each map (the
-    unfused expressions write relu, difference, absolute value and, for the
-    next layer, relu again, each a full map). Same values and
-    (sub)gradients as ``(x.relu() - target.relu()).abs().mean(1)`` and
-    ``x.relu()``: zero where ``x <= 0`` or where the difference is 0.
+    """The CPU kernels' channel mean of ``|relu(x) - relu(target)|`` (N, C,
+    H, W) -> (N, H, W), and ``relu(x)`` for the next layer, in one pass over
+    each map. Same values and (sub)gradients as ``(x.relu() -
+    target.relu()).abs().mean(1)`` and ``x.relu()`` (the eager path's
+    expressions): zero where ``x <= 0`` or where the difference is 0.
 
-    Backward keeps the sign of the difference as int8 (a quarter of the
-    float map) and, unless last, the relu output; the CPU kernels
-    (:mod:`.cpu_kernels`) put the relu mask into the int8 code as well and
-    keep nothing else. With ``pad`` None (the last layer) the relu output
-    is not returned; otherwise it comes replicate-padded by ``pad`` in a
-    channels-last buffer (the next valid convolution's input, see
-    :func:`fill_border_`)."""
+    Backward keeps one int8 code per element (the sign of the difference
+    where ``x > 0``, 2 elsewhere: the relu mask too) and nothing else. With
+    ``pad`` None (the last layer) the relu output is not returned;
+    otherwise it comes replicate-padded by ``pad`` in a channels-last
+    buffer (the next valid convolution's input, see :func:`fill_border_`).
+    """
 
     @staticmethod
-    def forward(ctx, x: Tensor, target: Tensor, pad: Optional[int]):
+    def forward(ctx, x: Tensor, target: Tensor, pad: Optional[int], kernels):
         ctx.set_materialize_grads(False)
         n, c, h, w = x.shape
         out = x.new_empty(n, h, w)
         sign = torch.empty(x.shape, dtype=torch.int8, device=x.device,
                            memory_format=torch.channels_last)
-        if pad is not None:
-            padded, relu = padded_buffer(x, x.shape, pad)
-        ctx.pad, ctx.kernels = pad, cpu_kernels.usable(x, target)
-        if ctx.kernels is not None:  # one pass, on a CPU
-            # the int8 code holds the sign where x > 0 and 2 elsewhere: the
-            # relu mask too, so the relu map is not kept
-            ctx.kernels.relu_l1_forward(
-                x.contiguous(memory_format=torch.channels_last),
-                target if target.stride(1) == 1 and target.stride(3) == c
-                else target.contiguous(memory_format=torch.channels_last),
-                out, sign, None if pad is None else padded, pad or 0)
-            ctx.save_for_backward(sign)
-            return out, None if pad is None else fill_border_(padded, pad)
-        rows = _chunk_rows(x)
-        # a chunk's intermediates go to buffers reused by every chunk
-        # (they stay in cache; the maps are read once and written once)
-        diff, part_relu = (x.new_empty(n, min(rows, h), w, c).permute(
-            0, 3, 1, 2) for _ in range(2))
-        for r0 in range(0, h, rows):
-            part, r = (Ellipsis, slice(r0, r0 + rows), slice(None)), \
-                min(rows, h - r0)
-            d, a = diff[..., :r, :], part_relu[..., :r, :]
-            torch.clamp_min(x[part], 0,
-                            out=a if pad is None else relu[part])
-            torch.clamp_min(target[part], 0, out=d)
-            torch.sub(a if pad is None else relu[part], d, out=d)
-            torch.mean(torch.abs(d, out=a), dim=1, out=out[:, r0:r0 + r])
-            if pad is None:
-                # the L1 gradient is the sign where relu has one: mask in
-                # place (masked_fill_ measured 2.5x slower on a CPU)
-                torch.ops.aten.threshold_backward.grad_input(
-                    d, x[part], 0, grad_input=d)
-            sign[part] = d.sign_()
-        if pad is None:
-            ctx.save_for_backward(sign)
-            return out, None
-        # backward masks the sum of both gradients by relu > 0 once
-        ctx.save_for_backward(sign, relu)
-        return out, fill_border_(padded, pad)
+        padded = None if pad is None else padded_buffer(x, x.shape, pad)[0]
+        ctx.pad, ctx.kernels = pad, kernels
+        kernels.relu_l1_forward(
+            x.contiguous(memory_format=torch.channels_last),
+            target if target.stride(1) == 1 and target.stride(3) == c
+            else target.contiguous(memory_format=torch.channels_last),
+            out, sign, padded, pad or 0)
+        ctx.save_for_backward(sign)
+        return out, None if pad is None else fill_border_(padded, pad)
 
     @staticmethod
     def backward(ctx, grad: Optional[Tensor], grad_relu: Optional[Tensor]):
-        sign, *relu = ctx.saved_tensors
+        sign, = ctx.saved_tensors
         if grad is None and grad_relu is None:
-            return None, None, None
-        if ctx.kernels is not None:
-            if grad_relu is not None:
-                grad_relu = grad_relu.contiguous(
-                    memory_format=torch.channels_last)
-            return ctx.kernels.relu_l1_backward(sign, grad, grad_relu,
-                                                ctx.pad or 0), None, None
-        n, c, h, w = sign.shape
-        pad = ctx.pad
-        grad_x = torch.empty(sign.shape, dtype=(grad if grad is not None
-                                                else grad_relu).dtype,
-                             device=sign.device,
-                             memory_format=torch.channels_last)
-        if grad is not None:
-            grad = grad.unsqueeze(1) / c
-        rows = _chunk_rows(grad_x)
-        for r0 in range(0, h, rows):
-            part = (Ellipsis, slice(r0, r0 + rows), slice(None))
-            g = grad_x[part]
-            if grad is not None:
-                torch.mul(sign[part], grad[part], out=g)
-            if grad_relu is not None:
-                # the relu's gradient on the interior, the frame's folded in
-                inner = grad_relu[..., pad + r0:pad + r0 + g.shape[-2],
-                                  pad:pad + w]
-                g.copy_(inner) if grad is None else g.add_(inner)
-                add_border_grad_(g, grad_relu, pad, r0)
-            if relu:  # masked by relu > 0 (the last layer's sign already is)
-                torch.ops.aten.threshold_backward.grad_input(
-                    g, relu[0][part], 0, grad_input=g)
-        return grad_x, None, None
+            return None, None, None, None
+        if grad_relu is not None:
+            grad_relu = grad_relu.contiguous(memory_format=torch.channels_last)
+        return ctx.kernels.relu_l1_backward(sign, grad, grad_relu,
+                                            ctx.pad or 0), None, None, None
 
 
-def _chunk_rows(x: Tensor) -> int:
-    """Rows of ``x`` (N, C, H, W) per chunk of the elementwise passes: a few
-    on a CPU, so that each chunk's passes stay in cache (measured at 21
-    classes, 2 x 256 x 256, 2 threads: the loss 1-3 ms faster), all
-    elsewhere."""
-    n, c, h, w = x.shape
-    return h if x.device.type != 'cpu' else max(
-        1, CHUNK_ELEMENTS // (n * c * w))
-
-
-def relu_l1(x: Tensor, target: Tensor,
-            pad: Optional[int] = None) -> Tuple[Tensor, Optional[Tensor]]:
+def relu_l1(x: Tensor, target: Tensor, pad: Optional[int],
+            kernels) -> Tuple[Tensor, Optional[Tensor]]:
     """``(x.relu() - target.relu()).abs().mean(dim=1)`` and ``x.relu()`` in
-    one pass over the maps; ``target`` gets no gradient. With ``pad`` None
-    (the last layer) the relu output is None; otherwise it is returned
-    replicate-padded by ``pad``, channels-last (N, C, H + 2p, W + 2p).
+    one pass of the CPU ``kernels`` over the maps; ``target`` gets no
+    gradient. With ``pad`` None (the last layer) the relu output is None;
+    otherwise it is returned replicate-padded by ``pad``, channels-last
+    (N, C, H + 2p, W + 2p)."""
+    return _ReluL1.apply(x, target.detach(), pad, kernels)
 
-    Example:
-        >>> x, t = torch.randn(1, 4, 3, 3), torch.randn(1, 4, 3, 3)
-        >>> plain = (x.relu() - t.relu()).abs().mean(dim=1)
-        >>> torch.allclose(relu_l1(x, t)[0], plain)
-        True
-    """
-    return _ReluL1.apply(x, target.detach(), pad)
+
+class _ClassProbs(torch.autograd.Function):
+    """The eager path's input of the edge net: ``softmax(x, 1) * valid`` in
+    float32 whatever the logits' dtype, through a frozen class embedding
+    ``weight`` (E, C) if given. It saves only the logits (which the head
+    keeps anyway: no float32 copy of half-precision logits) and recomputes
+    the softmax in backward, a few images at a time (:data:`CHUNK_BYTES`
+    of float32 class maps), writing the gradient in the logits' dtype."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, valid: Tensor, weight: Optional[Tensor]):
+        ctx.save_for_backward(x, valid, weight)
+        probs = torch.softmax(x, 1, dtype=torch.float32).mul_(
+            valid.unsqueeze(1))
+        return probs if weight is None else F.conv2d(probs, weight[..., None,
+                                                                   None])
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, valid, weight = ctx.saved_tensors
+        n, c, h, w = x.shape
+        step = max(1, CHUNK_BYTES // (4 * c * h * w))
+        out = torch.empty_like(x) if step < n else None
+        for i in range(0, n, step):
+            g = grad[i:i + step]
+            if weight is not None:
+                g = F.conv2d(g, weight.t()[..., None, None])
+            probs = torch.softmax(x[i:i + step], 1, dtype=torch.float32)
+            g = torch._softmax_backward_data(
+                g * valid[i:i + step].unsqueeze(1), probs, 1, torch.float32)
+            if out is None:
+                return g.to(x.dtype), None, None
+            out[i:i + step] = g
+        return out, None, None
+
+
+#: Float32 class maps the eager path's softmax backward holds at once: a
+#: few images of 150 classes at 512 x 512, the whole batch at fewer classes
+#: or pixels.
+CHUNK_BYTES = 1 << 28
+
+
+def _eager_terms(pred: Tensor, target: Tensor, valid: Tensor,
+                 where: Optional[Tensor], edge_net: SemedaEdgeNet,
+                 layer_weights: Sequence[float],
+                 ignore_index: Optional[int]) -> List[Tensor]:
+    """:func:`semeda_terms`' weighted terms, the whole batch at once in
+    plain PyTorch: the reference, and the path on every device where the
+    CPU kernels do not run. The labels' first layer is a lookup
+    (:meth:`SemedaEdgeNet.pre_activations_labels`); the convolutions keep
+    only their frozen weights for backward."""
+    pad = [edge_net.kernel_size // 2] * 4
+    embed = edge_net.embed
+    x = _ClassProbs.apply(pred, valid,
+                          None if embed is None else embed.weight.flatten(1))
+    with torch.no_grad():
+        gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
+    terms = []
+    for i, lam in enumerate(layer_weights):
+        x = activate(i, edge_net.layer(i, F.pad(x, pad, mode='replicate'),
+                                       padded=True))
+        with torch.no_grad():
+            gt = activate(i, gt)
+            gt_next = None if i + 1 == len(layer_weights) else edge_net.layer(
+                i + 1, F.pad(gt, pad, mode='replicate'), padded=True)
+        if lam:
+            term = (x - gt).abs().mean(dim=1).mul_(lam)
+            terms.append(term if where is None else term * where)
+        gt = gt_next
+    return terms
 
 
 #: The paper's best layer weights per dataset (Chen et al. 2020, as
@@ -313,75 +309,77 @@ def semeda_terms(pred: Tensor,
         if class_balance:
             with torch.no_grad():
                 where = _class_balance(target, valid, near, pred.shape[1])
-        # Image by image: the edge net's maps of one image at a time are
-        # alive, not the batch's (same values; the weights above are the
-        # batch's). Its input: the probabilities, through its class
-        # embedding if it has one, replicate-padded and channels-last (on a
-        # CPU the first convolution runs 2-3x faster on that layout), so
-        # that each convolution runs without padding.
-        embed = edge_net.embed
-        first_in = padded_softmax(
-            pred.float(), valid,
-            None if embed is None else embed.weight.flatten(1),
-            edge_net.kernel_size // 2)
-        wheres = [None] * len(pred) if where is None else where.split(1)
-        # the CPU kernels and the labels' tables they read, once per call
-        kernels = cpu_kernels.usable(first_in[0]) \
-            if target.dtype == torch.int64 else None
-        tables = None
-        if kernels is not None:
-            with torch.no_grad():
-                table = edge_net.label_table()
-                tables = (table, ) + (_second_layer_tables(edge_net, table)
-                                      if num_layers > 1 else ())
-        parts = [
-            _layer_terms(x, t, w, edge_net, layer_weights[:num_layers],
-                         ignore_index, kernels, tables)
-            for x, t, w in zip(first_in, target.split(1), wheres)]
-    terms = [torch.cat(t) for t in zip(*parts)] if parts else []
+        layer_weights = layer_weights[:num_layers]
+        # the one place the backend is chosen
+        kernels = cpu_kernels.usable(pred)
+        if kernels is None:
+            return (_eager_terms(pred, target, valid, where, edge_net,
+                                 layer_weights, ignore_index), valid, near)
+        terms = _kernel_terms(pred.float(), target, valid, where, edge_net,
+                              layer_weights, ignore_index, kernels)
     return terms, valid, near
+
+
+def _kernel_terms(pred: Tensor, target: Tensor, valid: Tensor,
+                  where: Optional[Tensor], edge_net: SemedaEdgeNet,
+                  layer_weights: Sequence[float], ignore_index: Optional[int],
+                  kernels) -> List[Tensor]:
+    """:func:`_eager_terms` in the CPU kernels, equal to it (tested): image
+    by image, so that the edge net's maps of one image at a time are alive
+    (the class balance above is the batch's). The input of the first
+    convolution, the probabilities through the class embedding if the net
+    has one, is written replicate-padded and channels-last (on a CPU the
+    first convolution runs 2-3x faster on that layout), so that each
+    convolution runs without padding."""
+    embed = edge_net.embed
+    first_in = padded_softmax(
+        pred, valid, None if embed is None else embed.weight.flatten(1),
+        edge_net.kernel_size // 2, kernels)
+    wheres = [None] * len(pred) if where is None else where.split(1)
+    with torch.no_grad():  # the labels' tables, once per call
+        table = edge_net.label_table()
+        tables = (table, ) + (_second_layer_tables(edge_net, table)
+                              if len(layer_weights) > 1 else ())
+    parts = [_layer_terms(x, t, w, edge_net, layer_weights, ignore_index,
+                          kernels, tables)
+             for x, t, w in zip(first_in, target.split(1), wheres)]
+    return [torch.cat(t) for t in zip(*parts)]
 
 
 def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
                  edge_net: SemedaEdgeNet, layer_weights: Sequence[float],
-                 ignore_index: Optional[int], kernels=None,
-                 tables: Optional[tuple] = None) -> List[Tensor]:
-    """:func:`semeda_terms`' weighted per-pixel terms of the layers with a
-    non-zero weight, for one image, from the first convolution's input
-    (:func:`padded_softmax`); with the CPU ``kernels``, the labels' layers
-    from ``tables``: the first layer's lookup table, then, with two layers
-    or more, :func:`_second_layer_tables`."""
+                 ignore_index: Optional[int], kernels,
+                 tables: tuple) -> List[Tensor]:
+    """:func:`_kernel_terms` for one image, from the first convolution's
+    input (:func:`padded_softmax`); the labels' layers from ``tables``: the
+    first layer's lookup table, then, with two layers or more,
+    :func:`_second_layer_tables`."""
     num_layers, pad = len(layer_weights), edge_net.kernel_size // 2
-    if (kernels is not None and where is not None and num_layers == 2
-            and ACTIVATIONS[:2] == ('relu', 'relu')
-            and not edge_net.conv1.weight.requires_grad
-            and not edge_net.conv2.weight.requires_grad):
-        # the default form (two layers, a band or class balance, on a CPU):
-        # both layers only where the weighted terms need them, in one kernel
+    if (where is not None and num_layers == 2
+            and ACTIVATIONS[:2] == ('relu', 'relu')):
+        # the default form (two layers, a band or class balance): both
+        # layers only where the weighted terms need them, in one kernel
         return _masked_terms(first_in, target, where, edge_net, layer_weights,
                              ignore_index, kernels, tables)
-    with torch.no_grad():
-        if kernels is not None:  # relu(conv1(onehot)), padded, in one pass
-            n, (h, w) = len(target), target.shape[-2:]
-            gt_padded, gt = padded_buffer(
-                first_in, (n, edge_net.conv1.out_channels, h, w), pad)
-            ignore = -1 if ignore_index is None else ignore_index
-            target = target.contiguous()
-            kernels.labels_first_layer(target, tables[0], edge_net.conv1.bias,
-                                       edge_net.kernel_size, ignore,
-                                       [gt_padded], pad)
-            fill_border_(gt_padded, pad)
-            if num_layers > 1:
-                # the second too, sparing uniform windows
-                gt_next = kernels.labels_second_layer(
-                    target, [gt_padded], *tables[1:], ignore)
-        else:
-            gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
+    with torch.no_grad():  # relu(conv1(onehot)), padded, in one pass
+        n, (h, w) = len(target), target.shape[-2:]
+        gt_padded, gt = padded_buffer(
+            first_in, (n, edge_net.conv1.out_channels, h, w), pad)
+        ignore = -1 if ignore_index is None else ignore_index
+        target = target.contiguous()
+        kernels.labels_first_layer(target, tables[0], edge_net.conv1.bias,
+                                   edge_net.kernel_size, ignore, [gt_padded],
+                                   pad)
+        fill_border_(gt_padded, pad)
+        if num_layers > 1:
+            # the second too, sparing uniform windows
+            gt_next = kernels.labels_second_layer(target, [gt_padded],
+                                                  *tables[1:], ignore)
     x, terms = first_in, []
     for i, lam in enumerate(layer_weights):
         more = i + 1 < num_layers  # (then layer i is a relu layer)
         with torch.no_grad():  # the labels' embedding, then their next layer
-            if more and (i or kernels is None):
+            if more and i:
                 padded, inner = padded_buffer(gt, gt.shape, pad)
                 gt = torch.clamp_min(gt, 0, out=inner)
                 gt_next = edge_net.layer(i + 1, fill_border_(padded, pad),
@@ -389,8 +387,7 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
             elif ACTIVATIONS[i] != 'relu':  # (relu_l1 applies the relu)
                 gt = activate(i, gt)
         conv = (edge_net.conv1, edge_net.conv2, edge_net.conv3)[i]
-        if (kernels is not None and where is not None and not more
-                and ACTIVATIONS[i] == 'relu' and not conv.weight.requires_grad):
+        if where is not None and not more and ACTIVATIONS[i] == 'relu':
             # the last layer's output counts only where its term is weighted
             pre = _MaskedConv.apply(x, conv.weight, conv.bias,
                                     where[0].float().contiguous(), kernels)
@@ -399,7 +396,7 @@ def _layer_terms(first_in: Tensor, target: Tensor, where: Optional[Tensor],
         if ACTIVATIONS[i] == 'relu':
             # activation, L1 and the next layer's padded input in one pass
             # (a zero-weight layer before the last one drops its term)
-            term, x = relu_l1(pre, gt, pad if more else None)
+            term, x = relu_l1(pre, gt, pad if more else None, kernels)
         else:
             x = activate(i, pre)
             term = (x - gt).abs().mean(dim=1)

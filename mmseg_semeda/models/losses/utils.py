@@ -8,8 +8,7 @@ from mmseg.models.losses.utils import weight_reduce_loss
 from torch import Tensor
 
 from ...edges import valid_mask
-from ..edge_net import add_border_grad_, fill_border_, padded_buffer
-from . import cpu_kernels
+from ..edge_net import fill_border_, padded_buffer
 
 
 def check_seg_inputs(pred: Tensor,
@@ -80,117 +79,55 @@ def masked_softmax(pred: Tensor, valid: Tensor) -> Tensor:
     return _MaskedSoftmax.apply(pred, valid)
 
 
-#: Elements per row chunk of :class:`_PaddedSoftmax` on a CPU (2 MB of
-#: float32: a chunk's passes stay in cache).
-CHUNK_ELEMENTS = 1 << 19
-
-
-def _row_chunks(h: int, rows: int):
-    return ((r, min(h, r + rows)) for r in range(0, h, rows))
-
-
 class _PaddedSoftmax(torch.autograd.Function):
-    """Per image, ``softmax(x, 1) * valid``, through a frozen class
-    embedding ``weight`` (E, C) if given, replicate-padded by ``pad``, in a
-    channels-last buffer (1, C or E, H + 2p, W + 2p).
-
-    On a CPU the kernels (:mod:`.cpu_kernels`) do it in one pass, a block of
-    pixels at a time; the eager code goes a few rows at a time (all rows on
-    other devices): each chunk's softmax runs on contiguous rows of ``x``
-    and is written once, transposed, in the buffer. Backward is chunked
-    alike and writes the gradient in the layout of ``x``. The probabilities
-    are saved; with an embedding they are recomputed in backward instead,
-    so no C-channel map is written but the gradient."""
+    """The CPU kernels' ``softmax(x, 1) * valid`` per image, through a frozen
+    class embedding ``weight`` (E, C) if given, replicate-padded by ``pad``,
+    in a channels-last buffer (1, C or E, H + 2p, W + 2p), in one pass a
+    block of pixels at a time; backward writes the gradient in the layout
+    of ``x``. The probabilities are saved; with an embedding they are
+    recomputed in backward instead, so no C-channel map is written but the
+    gradient."""
 
     @staticmethod
     def forward(ctx, x: Tensor, valid: Tensor, weight: Optional[Tensor],
-                pad: int):
+                pad: int, kernels):
         n, c, h, w = x.shape
-        ctx.pad, ctx.shape = pad, x.shape
-        ctx.kernels = cpu_kernels.usable(
-            x, valid, *(() if weight is None else (weight, )))
+        ctx.pad, ctx.shape, ctx.kernels = pad, x.shape, kernels
         ctx.embed = weight is not None
-        if ctx.kernels is not None:  # one pass, on a CPU
-            valid = valid.contiguous()
-            width = c if weight is None else weight.shape[0]
-            outs = [padded_buffer(x, (1, width, h, w), pad)[0]
-                    for _ in range(n)]
-            if weight is None:
-                ctx.kernels.softmax_padded_forward(x, valid, outs, pad)
-            else:
-                weight = weight.contiguous()
-                ctx.kernels.embed_softmax_forward(x, valid, weight, outs, pad)
-            outs = tuple(fill_border_(out, pad) for out in outs)
-            ctx.save_for_backward(*((x, valid, weight) if ctx.embed else outs))
-            return outs
-        rows = h if x.device.type != 'cpu' else max(
-            1, CHUNK_ELEMENTS // (c * w))
+        valid = valid.contiguous()
         width = c if weight is None else weight.shape[0]
-        outs = []
-        for i in range(n):
-            out, inner = padded_buffer(x, (1, width, h, w), pad)
-            inner = inner[0].permute(1, 2, 0)  # (H, W, E)
-            for r0, r1 in _row_chunks(h, rows):
-                probs = x[i, :, r0:r1].softmax(dim=0)
-                if weight is None:
-                    probs = probs.mul_(valid[i, r0:r1]).permute(1, 2, 0)
-                else:  # (pixels, E), masked there: E < C channels
-                    probs = torch.matmul(probs.view(c, -1).t(), weight.t())
-                    probs = probs.mul_(valid[i, r0:r1].reshape(-1, 1)).view(
-                        r1 - r0, w, width)
-                inner[r0:r1].copy_(probs)
-            outs.append(fill_border_(out, pad))
-        ctx.rows = rows
+        outs = [padded_buffer(x, (1, width, h, w), pad)[0] for _ in range(n)]
+        if weight is None:
+            kernels.softmax_padded_forward(x, valid, outs, pad)
+        else:
+            weight = weight.contiguous()
+            kernels.embed_softmax_forward(x, valid, weight, outs, pad)
+        outs = tuple(fill_border_(out, pad) for out in outs)
         ctx.save_for_backward(*((x, valid, weight) if ctx.embed else outs))
-        return tuple(outs)
+        return outs
 
     @staticmethod
     def backward(ctx, *grads: Tensor):
-        pad, (n, c, h, w) = ctx.pad, ctx.shape
+        pad, (h, w) = ctx.pad, ctx.shape[-2:]
         saved = ctx.saved_tensors
-        if ctx.kernels is not None:
-            grads = [g.contiguous(memory_format=torch.channels_last)
-                     for g in grads]
-            if ctx.embed:
-                return ctx.kernels.embed_softmax_backward(
-                    grads, *saved, pad), None, None, None
-            return ctx.kernels.softmax_padded_backward(
-                grads, list(saved), h, w, pad), None, None, None
+        grads = [g.contiguous(memory_format=torch.channels_last)
+                 for g in grads]
         if ctx.embed:
-            x, valid, weight = saved
-        grad_x = grads[0].new_empty(n, c, h, w)
-        for i, grad in enumerate(grads):
-            grad = grad[0]  # (E, H + 2p, W + 2p)
-            for r0, r1 in _row_chunks(h, ctx.rows):
-                # this chunk's gradient, the frame's folded in
-                g = grad[:, pad + r0:pad + r1, pad:pad + w].permute(
-                    1, 2, 0).contiguous().permute(2, 0, 1)  # (E, R, W)
-                add_border_grad_(g, grad, pad, r0)
-                if ctx.embed:  # masked where the forward masked
-                    probs = x[i, :, r0:r1].softmax(dim=0)
-                    g = torch.matmul(weight.t(), g.mul_(
-                        valid[i, r0:r1]).reshape(len(g), -1))
-                    grad_x[i, :, r0:r1] = torch._softmax_backward_data(
-                        g.view_as(probs), probs, 0, probs.dtype)
-                else:
-                    probs = saved[i][0, :, pad + r0:pad + r1, pad:pad + w]
-                    grad_x[i, :, r0:r1] = torch._softmax_backward_data(
-                        g.permute(1, 2, 0), probs.permute(1, 2, 0), 2,
-                        probs.dtype).permute(2, 0, 1)
-        return grad_x, None, None, None
+            return ctx.kernels.embed_softmax_backward(
+                grads, *saved, pad), None, None, None, None
+        return ctx.kernels.softmax_padded_backward(
+            grads, list(saved), h, w, pad), None, None, None, None
 
 
 def padded_softmax(pred: Tensor, valid: Tensor, weight: Optional[Tensor],
-                   pad: int) -> Tuple[Tensor, ...]:
+                   pad: int, kernels) -> Tuple[Tensor, ...]:
     """Per image, ``masked_softmax(pred, valid)`` through the frozen 1 x 1
-    class embedding ``weight`` (E, C), if any, replicate-padded by ``pad``:
-    a channels-last map (1, C or E, H + 2p, W + 2p) for each image, the
-    input of the edge net's first convolution without padding (measured
-    at 21 classes, 2 x 256 x 256, 2 threads: 9.0-10.9 ms forward and
-    backward, frame included, against 10.0-10.3 for the softmax of the
-    whole map and its transposed copies, which left the padding to the
-    convolutions)."""
-    return _PaddedSoftmax.apply(pred.contiguous(), valid, weight, pad)
+    class embedding ``weight`` (E, C), if any, replicate-padded by ``pad``,
+    by the CPU ``kernels``: a channels-last map (1, C or E, H + 2p, W + 2p)
+    for each image, the input of the edge net's first convolution without
+    padding."""
+    return _PaddedSoftmax.apply(pred.contiguous(), valid, weight, pad,
+                                kernels)
 
 
 def masked_inputs(pred: Tensor, target: Tensor,

@@ -1,4 +1,4 @@
-"""The CPU kernels against the eager code and the plain float64 expressions."""
+"""The CPU kernels against the eager path and the plain float64 expressions."""
 import os
 import shutil
 import warnings
@@ -59,7 +59,7 @@ def test_relu_l1_kernel_equals_the_plain_expression(kernels, pad, size,
     if pad is not None:
         want.append(F.pad(x64.relu(), (pad, ) * 4, mode='replicate'))
     kept = target.clone()
-    got = [o for o in relu_l1(x, target, pad) if o is not None]
+    got = [o for o in relu_l1(x, target, pad, kernels) if o is not None]
     assert torch.equal(target, kept)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w.float())
@@ -70,7 +70,7 @@ def test_relu_l1_kernel_equals_the_plain_expression(kernels, pad, size,
                                grads_of(want, x64, weights).float())
     # the gradient of the term alone and of the relu output alone
     for i in range(len(got)):
-        got = [o for o in relu_l1(x, target, pad) if o is not None]
+        got = [o for o in relu_l1(x, target, pad, kernels) if o is not None]
         torch.testing.assert_close(
             torch.autograd.grad((got[i] * weights[i].float()).sum(), x)[0],
             grads_of(want[i:i + 1], x64, weights[i:i + 1]).float())
@@ -97,7 +97,7 @@ def test_padded_softmax_kernel_equals_the_plain_expression(
         probs = torch.einsum('ec,nchw->nehw', weight.double(), probs)
     want = F.pad(probs * valid.double().unsqueeze(1), (pad, ) * 4,
                  mode='replicate')
-    got = torch.cat(utils.padded_softmax(x, valid, weight, pad))
+    got = torch.cat(utils.padded_softmax(x, valid, weight, pad, kernels))
     assert got.is_contiguous(memory_format=torch.channels_last)
     # (float32 sums over E x C products with an embedding)
     tol = {} if embed is None else dict(atol=1e-4, rtol=1e-4)
@@ -136,9 +136,11 @@ def test_loss_with_kernels_equals_the_eager_loss(kernels, monkeypatch,
 
 def test_other_dtypes_and_a_failed_build_run_the_eager_code(monkeypatch,
                                                             tmp_path):
-    """float64 never reaches the kernels; where they cannot be built, the
-    loss warns once and gives the eager value."""
-    assert cpu_kernels.usable(torch.zeros(1, dtype=torch.float64)) is None
+    """MMSEG_SEMEDA_CPU_KERNELS=0 turns them off; where they cannot be
+    built, the loss warns once and gives the eager value."""
+    monkeypatch.setenv('MMSEG_SEMEDA_CPU_KERNELS', '0')
+    assert cpu_kernels.usable(torch.zeros(1)) is None
+    monkeypatch.delenv('MMSEG_SEMEDA_CPU_KERNELS')
     net = SemedaEdgeNet(3)
     x = torch.randn(1, 3, 8, 8)
     target = torch.randint(0, 3, (1, 8, 8))

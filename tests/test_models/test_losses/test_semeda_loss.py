@@ -6,7 +6,6 @@ import torch.nn.functional as F
 
 from mmseg_semeda import SemedaEdgeNet, SemedaLoss, semeda_loss
 from mmseg_semeda.edges import onehot
-from mmseg_semeda.models.losses.semeda_loss import relu_l1
 
 C = 4
 
@@ -128,62 +127,6 @@ def test_hand_computed_value_with_a_single_layer():
     torch.testing.assert_close(loss, torch.tensor(1.5))
 
 
-@pytest.mark.parametrize('pad', [None, 0, 1, 2])
-@pytest.mark.parametrize('size', [(9, 11), (1, 3)])
-@pytest.mark.parametrize('chunk_rows', [None, 2])
-def test_fused_relu_l1_equals_the_plain_expression(monkeypatch, pad, size,
-                                                   chunk_rows):
-    """Values and gradients of the term and of the relu output, which comes
-    replicate-padded (channels-last) when kept, down to one-row maps, in
-    one chunk of rows or in 2-row chunks (the last one shorter)."""
-    if chunk_rows:
-        from mmseg_semeda.models.losses.semeda_loss import _ReluL1
-        monkeypatch.setitem(_ReluL1.forward.__globals__, 'CHUNK_ELEMENTS',
-                            chunk_rows * 2 * 16 * size[1])
-    torch.manual_seed(0)
-    x = torch.randn(2, 16, *size, dtype=torch.float64).contiguous(
-        memory_format=torch.channels_last).requires_grad_(True)
-    target = torch.randn(2, 16, *size, dtype=torch.float64)
-    target[:, :3] = 0  # zero targets where x <= 0: no gradient there
-
-    def fused(v):
-        out, relu = relu_l1(v, target, pad)
-        return out if pad is None else (out, relu)
-
-    def plain(v):
-        out = (v.relu() - target.relu()).abs().mean(dim=1)
-        return out if pad is None else (
-            out, F.pad(v.relu(), (pad, ) * 4, mode='replicate'))
-
-    kept = target.clone()
-    assert torch.autograd.gradcheck(fused, (x, ))
-    outs_f, outs_p = fused(x), plain(x)
-    if pad is None:
-        outs_f, outs_p = (outs_f, ), (outs_p, )
-    else:
-        assert outs_f[1].is_contiguous(memory_format=torch.channels_last)
-    for o_f, o_p in zip(outs_f, outs_p):
-        torch.testing.assert_close(o_f, o_p)
-    ws = [torch.randn_like(o) for o in outs_p]
-    g_fused, = torch.autograd.grad(
-        sum((o * w).sum() for o, w in zip(outs_f, ws)), x)
-    g_plain, = torch.autograd.grad(
-        sum((o * w).sum() for o, w in zip(outs_p, ws)), x)
-    torch.testing.assert_close(g_fused, g_plain)
-    relu = relu_l1(x, target, pad)[1]
-    assert relu is None if pad is None else relu.requires_grad
-    # the target is left as it was, and backward does not read it (it keeps
-    # the difference's sign as int8): a caller may reuse the tensor
-    assert torch.equal(target, kept)
-    shared = target.clone()
-    out, _ = relu_l1(x, shared, pad)
-    shared.normal_()
-    g_shared, = torch.autograd.grad(out.sum(), x)
-    g_plain, = torch.autograd.grad(
-        (x.relu() - target.relu()).abs().mean(dim=1).sum(), x)
-    torch.testing.assert_close(g_shared, g_plain)
-
-
 def test_gradcheck_float64(trained_edge_net):
     net = copy.deepcopy(trained_edge_net).double()
     target = torch.randint(0, C, (1, 6, 6), generator=torch.Generator()
@@ -206,10 +149,11 @@ def test_gradcheck_float64(trained_edge_net):
 
 
 def reference_semeda(logits, target, net, lams, ignore_index=255,
-                     band_width=None):
+                     band_width=None, class_balance=False):
     """The loss written plainly in float64: one-hot by comparison, the three
     convolutions with replicate padding, edges by comparing shifted maps,
-    the band by a max filter; mean over valid pixels."""
+    the band by a max filter, class balance by counting each class's acting
+    pixels in a Python loop; mean over valid pixels."""
     x = logits.double()
     c = x.shape[1]
     valid = (target != ignore_index).double()
@@ -245,26 +189,41 @@ def reference_semeda(logits, target, net, lams, ignore_index=255,
             edge[:, None].double(), 2 * band_width - 1, 1,
             band_width - 1)[:, 0]
         per_pixel = per_pixel * near
+    if class_balance:
+        acting = (valid > 0) if band_width is None else (near > 0) & (
+            valid > 0)
+        weight = torch.zeros_like(valid)
+        for k in range(c):
+            pixels = acting & (target == k)
+            if pixels.any():
+                weight[pixels] = float(pixels.sum()) ** -0.5
+        per_pixel = per_pixel * weight * acting.sum() / weight.sum()
     return (per_pixel * valid).sum() / valid.sum()
 
 
-@pytest.mark.parametrize('num_classes, band_width, ignore, embed, lams', [
-    (3, None, False, None, (2.0, 4.0, 1.0)),
-    (3, 3, True, None, (2.0, 4.0, 1.0)),
-    (21, 3, True, None, (2.0, 4.0, 1.0)),
-    (21, 3, True, None, (4.0, 2.0, 0.0)),
-    (150, None, True, None, (2.0, 4.0, 1.0)),
-    (150, 2, False, None, (2.0, 4.0, 1.0)),
-    (150, 3, True, 32, (2.0, 4.0, 1.0)),
-    (150, 3, True, 32, (4.0, 2.0, 0.0)),
-    (40, None, False, 8, (2.0, 4.0, 1.0))])
-def test_value_and_gradient_equal_a_float64_reference(num_classes,
-                                                       band_width, ignore,
-                                                       embed, lams):
-    """Every path of the loss (channels-last image by image for few
-    classes, the whole batch for many, a class embedding; two layers with a
-    band, where both are computed only where weighted) against the plain
-    float64 expression, 3 images."""
+@pytest.mark.parametrize('backend', ['kernels', 'eager'])
+@pytest.mark.parametrize(
+    'num_classes, band_width, ignore, embed, lams, balance', [
+        (3, None, False, None, (2.0, 4.0, 1.0), False),
+        (3, 3, True, None, (2.0, 4.0, 1.0), True),
+        (21, 3, True, None, (2.0, 4.0, 1.0), False),
+        (21, 3, True, None, (4.0, 2.0, 0.0), True),
+        (21, None, True, None, (4.0, 2.0, 0.0), True),
+        (150, None, True, None, (2.0, 4.0, 1.0), False),
+        (150, 2, False, None, (2.0, 4.0, 1.0), True),
+        (150, 3, True, 32, (2.0, 4.0, 1.0), False),
+        (150, 3, True, 32, (4.0, 2.0, 0.0), True),
+        (40, None, False, 8, (2.0, 4.0, 1.0), True)])
+def test_value_and_gradient_equal_a_float64_reference(
+        monkeypatch, backend, num_classes, band_width, ignore, embed, lams,
+        balance):
+    """Both paths of the loss (the CPU kernels: channels-last image by
+    image, two layers with a band computed only where weighted; the eager
+    path: the whole batch in plain PyTorch), with a class embedding, a
+    band, class balance and ignore pixels, against the plain float64
+    expression, value and gradient, 3 images."""
+    if backend == 'eager':
+        monkeypatch.setenv('MMSEG_SEMEDA_CPU_KERNELS', '0')
     g = torch.Generator().manual_seed(num_classes)
     torch.manual_seed(num_classes)
     net = SemedaEdgeNet(num_classes, embed_channels=embed).freeze()
@@ -275,10 +234,12 @@ def test_value_and_gradient_equal_a_float64_reference(num_classes,
         target[0, 3:9, 5:12] = 255
     logits = torch.randn(3, num_classes, 18, 22, generator=g) * 3
     x32 = logits.clone().requires_grad_(True)
-    got = semeda_loss(x32, target, net, lams, band_width=band_width)
+    got = semeda_loss(x32, target, net, lams, band_width=band_width,
+                      class_balance=balance)
     got.backward()
     x64 = logits.double().requires_grad_(True)
-    want = reference_semeda(x64, target, net, lams, band_width=band_width)
+    want = reference_semeda(x64, target, net, lams, band_width=band_width,
+                            class_balance=balance)
     want.backward()
     assert want > 0
     torch.testing.assert_close(got, want.float(), rtol=1e-5, atol=1e-7)
@@ -720,42 +681,6 @@ def test_backward_keeps_only_what_it_needs(num_classes, embed):
     weights = ((embed or num_classes) * 16 + 16 * 32) * 9 * 4 + (
         embed or 0) * num_classes * 4
     assert sum(saved.values()) <= maps + weights
-
-
-@pytest.mark.parametrize('pad', [0, 1, 2])
-@pytest.mark.parametrize('embed', [None, 8])
-@pytest.mark.parametrize('chunk', [None, 2 * 30 * 9])
-def test_padded_softmax_equals_the_plain_expression(monkeypatch, chunk,
-                                                    embed, pad):
-    """The edge net's input in the loss (softmax, class embedding if any, a
-    few rows at a time, written channels-last and replicate-padded, per
-    image) equals the padded 1 x 1 convolution of the masked softmax in
-    values and input gradients, over one chunk per image or many
-    (``chunk`` elements: 2 rows of 30 classes, the last chunk 1 row)."""
-    from mmseg_semeda.models.losses import utils
-    if chunk is not None:
-        monkeypatch.setattr(utils, 'CHUNK_ELEMENTS', chunk)
-    torch.manual_seed(0)
-    weight = None if embed is None else torch.randn(embed, 30,
-                                                    dtype=torch.float64)
-    x = torch.randn(2, 30, 7, 9, dtype=torch.float64, requires_grad=True)
-    valid = (torch.rand(2, 7, 9) > 0.2).double()
-
-    def padded(v):
-        return torch.cat(utils.padded_softmax(v, valid, weight, pad))
-
-    got = padded(x)
-    assert got.is_contiguous(memory_format=torch.channels_last)
-    want = x.softmax(1) * valid.unsqueeze(1)
-    if weight is not None:
-        want = torch.einsum('ec,nchw->nehw', weight, want)
-    want = F.pad(want, (pad, ) * 4, mode='replicate')
-    torch.testing.assert_close(got, want)
-    w = torch.randn_like(got)
-    g_got, = torch.autograd.grad((got * w).sum(), x)
-    g_want, = torch.autograd.grad((want * w).sum(), x)
-    torch.testing.assert_close(g_got, g_want)
-    assert torch.autograd.gradcheck(padded, (x, ))
 
 
 def test_a_binary_head_is_the_two_class_loss_of_logits_0_and_x(
