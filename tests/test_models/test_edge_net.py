@@ -1,6 +1,5 @@
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mmseg_semeda import SemedaEdgeNet
 from mmseg_semeda.edges import onehot

@@ -2,7 +2,6 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mmseg_semeda import SemedaEdgeNet, SemedaLoss, semeda_loss
 from mmseg_semeda.edges import onehot
