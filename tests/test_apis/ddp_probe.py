@@ -27,6 +27,8 @@ class RankProbeHook(Hook):
         loss = model.decode_head.loss_decode[1]
         switch = runner.message_hub.get_info(
             'semeda_switch/loss_semeda_auto')
+        if switch is not None:  # (its counts for the next call: a tensor)
+            switch = {k: v for k, v in switch.items() if k != 'pending'}
         with open(osp.join(runner.work_dir, f'rank{get_rank()}.json'),
                   'w') as f:
             json.dump(dict(losses=self.losses, checksum=checksum,

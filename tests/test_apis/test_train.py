@@ -272,7 +272,7 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(data_prefix=dict(img_path='images/train',
                                   seg_map_path='annotations/train'), **_data))
-train_cfg = dict(max_iters=2, val_interval=100)
+train_cfg = dict(max_iters=3, val_interval=100)
 val_dataloader = None
 val_cfg = None
 test_cfg = None
@@ -285,7 +285,8 @@ custom_imports = dict(imports=['mmseg_semeda'],
                  str(tmp_path / 'wd')], cwd=str(tmp_path))
     log = proc.stdout + proc.stderr
     assert 'decode.loss_semeda' in log, log[-2000:]
-    # the loss's diagnostics reach the logger
+    # the loss's diagnostics reach the logger (read at the call after the
+    # one that computed them)
     assert 'semeda/layer1' in log and 'semeda/band_share' in log
     assert osp.isfile(tmp_path / 'wd' / 'iter_2.pth')
 
@@ -335,6 +336,7 @@ def test_mmseg_own_train_script_on_a_binary_config(tmp_path, shapes_root):
     root = tmp_path / 'binary'
     for split in ('train', ):
         (root / 'annotations' / split).mkdir(parents=True)
+        (root / 'images').mkdir()
         (root / 'images' / split).symlink_to(
             osp.join(shapes_root, 'images', split))
         for f in glob.glob(osp.join(shapes_root, 'annotations', split,

@@ -523,6 +523,40 @@ def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],
     return weight * (acting.sum() / weight.sum().clamp(min=1e-12))
 
 
+class _Later:
+    """A small device tensor copied to the host without blocking when it is
+    put, and read when it is taken (at the next training call, once the
+    step that computed it has finished: the wait on its CUDA event is then
+    over before it starts), so that no training step waits for the device
+    in the middle of its forward."""
+
+    def __init__(self) -> None:
+        self._host: Optional[Tensor] = None
+        self._event = None
+
+    def put(self, values: Optional[Tensor]) -> Optional[Tensor]:
+        """Start copying ``values`` to the host; returns the host tensor."""
+        self._event = None
+        if values is None or values.device.type == 'cpu':
+            self._host = values
+            return values
+        self._host = values.to('cpu', non_blocking=True)
+        if values.device.type == 'cuda':
+            self._event = torch.cuda.Event()
+            self._event.record()
+        return self._host
+
+    def take(self) -> Optional[list]:
+        """The values put last (a list of floats), or None; once."""
+        host, event = self._host, self._event
+        self._host = self._event = None
+        if host is None:
+            return None
+        if event is not None:
+            event.synchronize()
+        return host.tolist()
+
+
 @MODELS.register_module()
 class SemedaLoss(nn.Module):
     """SEMEDA loss (Chen, Dapogny and Cord, "SEMEDA: Enhancing Segmentation
@@ -580,8 +614,9 @@ class SemedaLoss(nn.Module):
         reduction (str): 'none', 'mean' or 'sum'. Defaults to 'mean'.
         loss_name (str): Name in the log; must start with ``loss_``.
             Defaults to 'loss_semeda'.
-        check_labels (bool): Check label range at every call (one device
-            sync). Defaults to True.
+        check_labels (bool): Check the label range (a clear error with the
+            bad values): at every call on a CPU, at the first call on other
+            devices (a device sync there). Defaults to True.
         start_iter (int | str): Training iteration (MMEngine's, 0-based)
             before which the loss is 0 and not computed, so that
             cross-entropy trains alone first; ``'auto'``: from the first
@@ -649,6 +684,9 @@ class SemedaLoss(nn.Module):
         self.reduction = reduction
         self.check_labels = check_labels
         self._loss_name = loss_name
+        self._key: Optional[str] = None  # this instance's MessageHub name
+        self._labels_checked = False
+        self._diagnostics, self._counts = _Later(), _Later()
         net = None
         if checkpoint is not None:
             from ...pretrain.zoo import resolve_checkpoint
@@ -702,50 +740,88 @@ class SemedaLoss(nn.Module):
                 **kwargs) -> Tensor:
         """Loss of logits ``pred`` (N, C, H, W) against labels ``target``
         (N, H, W), called by MMSeg's decode head as ``loss(seg_logits,
-        seg_label, weight=seg_weight, ignore_index=head.ignore_index)``."""
+        seg_label, weight=seg_weight, ignore_index=head.ignore_index)``.
+
+        No host-device sync in a training step off the CPU: the label range
+        is checked at every call on a CPU and at the first call elsewhere,
+        and what the log and the automatic start read from the device is
+        copied without blocking and read at the next call (:class:`_Later`).
+        """
         # the inputs are checked before an edge net is loaded (or, for a
         # class count with none bundled, pretrained)
-        check_seg_inputs(pred, target, ignore_index, None, self.check_labels)
+        check_seg_inputs(pred, target, ignore_index, None, self.check_labels
+                         and (pred.device.type == 'cpu'
+                              or not self._labels_checked))
+        self._labels_checked = True
         if pred.shape[1] == 1:
             # a binary head (out_channels=1, sigmoid): its probabilities
             # (1 - p, p) are the softmax of the logits (0, x)
             pred = torch.cat([torch.zeros_like(pred), pred], dim=1)
         reduction = reduction_override or self.reduction
         net = self.get_edge_net(pred.shape[1], pred.device)
+        hub = self._hub() if self.training else None
+        if hub is not None:
+            self._log_previous(hub)
         if not self.switched_on(pred, target, ignore_index):
             shape = target.shape if reduction == 'none' else ()
             return pred.new_zeros(shape, dtype=torch.float32)
         terms, valid, near = semeda_terms(
             pred, target, net, self.layer_weights, ignore_index, False,
             self.band_width, self.class_balance)
-        if self.training:
-            self._log_terms(terms, valid, near, weight, avg_factor)
+        if hub is not None:
+            self._diagnostics.put(self._measure(terms, valid, near, weight,
+                                                avg_factor))
         loss = sum(terms) if terms else valid.new_zeros(target.shape)
         return self.loss_weight * reduce_masked(loss, valid, weight,
                                                 reduction, avg_factor)
 
-    def _log_terms(self, terms: List[Tensor], valid: Tensor,
-                   near: Optional[Tensor], weight: Optional[Tensor],
-                   avg_factor: Optional[float]) -> None:
-        """Put each layer's share of the loss and the share of valid pixels
-        in the band into MMEngine's MessageHub (``train/semeda/layer1``,
-        ..., ``train/semeda/band_share``), which the Runner's logger and
-        visualizer backends report at each logging interval."""
+    def _hub(self):
+        """MMEngine's MessageHub under a Runner (``iter`` set), else None;
+        names this instance on first use (:meth:`_name`)."""
         from mmengine.logging import MessageHub
         hub = MessageHub.get_current_instance()
-        if hub.get_info('iter') is None:  # not under a Runner
-            return
-        name = 'train/' + self._loss_name.replace('loss_', '', 1)
-        layers = [i + 1 for i, w in enumerate(self.layer_weights) if w > 0]
+        it = hub.get_info('iter')
+        if it is None:
+            return None
+        if self._key is None:
+            # Instances of one loss_name are told apart by the order of
+            # their first calls in a training iteration (decode head before
+            # auxiliary head, the same in every run, so --resume finds its
+            # state): the first keeps the name, the k-th gets a suffix _k.
+            count = f'semeda_instances/{self._loss_name}'
+            calls = hub.get_info(count)
+            k = calls[1] if calls is not None and calls[0] == it else 0
+            hub.update_info(count, (it, k + 1))
+            self._key = self._loss_name + (f'_{k}' if k else '')
+        return hub
+
+    def _measure(self, terms: List[Tensor], valid: Tensor,
+                 near: Optional[Tensor], weight: Optional[Tensor],
+                 avg_factor: Optional[float]) -> Tensor:
+        """Each layer's share of the loss and the share of valid pixels in
+        the band, as one device tensor (no sync)."""
         with torch.no_grad():
-            for layer, term in zip(layers, terms):
-                hub.update_scalar(
-                    f'{name}/layer{layer}',
-                    float(self.loss_weight * reduce_masked(
-                        term, valid, weight, 'mean', avg_factor)))
+            values = [self.loss_weight * reduce_masked(
+                term, valid, weight, 'mean', avg_factor) for term in terms]
             if near is not None:
-                share = (near * valid).sum() / valid.sum().clamp(min=1)
-                hub.update_scalar(f'{name}/band_share', float(share))
+                values.append((near * valid).sum() / valid.sum().clamp(min=1))
+            return torch.stack(values).float() if values else None
+
+    def _log_previous(self, hub) -> None:
+        """Put the previous training call's diagnostics into the
+        MessageHub (``train/semeda/layer1``, ..., ``train/semeda/band_share``
+        for the default loss_name), which the Runner's logger and visualizer
+        backends report at each logging interval."""
+        values = self._diagnostics.take()
+        if values is None:
+            return
+        name = 'train/' + self._key.replace('loss_', '', 1)
+        keys = [f'{name}/layer{i + 1}'
+                for i, w in enumerate(self.layer_weights) if w > 0]
+        if self.band_width is not None:
+            keys.append(f'{name}/band_share')
+        for key, value in zip(keys, values):
+            hub.update_scalar(key, value)
 
     def switched_on(self, pred: Tensor, target: Tensor,
                     ignore_index: Optional[int] = 255) -> bool:
@@ -754,39 +830,39 @@ class SemedaLoss(nn.Module):
         Always on outside training (``self.training`` False). With
         ``start_iter='auto'`` it watches the pixel accuracy of ``pred`` on
         ``target`` (summed over DDP ranks, so every rank decides alike) and
-        switches on for good once its running mean reaches ``start_acc``;
-        the state lives in MMEngine's ``MessageHub`` (saved in checkpoints,
-        restored by ``--resume``) and the switch is logged once.
+        switches on for good once its running mean reaches ``start_acc``.
+        Each call's counts are read at the next call (no sync): the switch
+        follows the accuracy of the calls before this one. The state lives
+        in MMEngine's ``MessageHub`` (saved in checkpoints, restored by
+        ``--resume``) and the switch is logged once.
         """
         if self.start_iter == 0 or not self.training:
             return True
-        from mmengine.logging import MessageHub
-        hub = MessageHub.get_current_instance()
-        it = hub.get_info('iter')
-        if it is None:  # not under a Runner: no schedule
+        hub = self._hub()
+        if hub is None:  # not under a Runner: no schedule
             return True
+        it = hub.get_info('iter')
         if self.start_iter != 'auto':
             return it >= self.start_iter
-        key = f'semeda_switch/{self._loss_name}'
-        state = hub.get_info(key)
-        if state is not None and state['on']:
+        key = f'semeda_switch/{self._key}'
+        state = dict(hub.get_info(key) or {})
+        if state.get('on'):
             return True
-        from mmengine.dist import all_reduce
-        with torch.no_grad():
-            valid = valid_mask(target, ignore_index)
-            hits = (pred.argmax(dim=1) == target) & valid
-            counts = torch.stack([hits.sum(), valid.sum()]).double()
-            all_reduce(counts, op='sum')  # identity without DDP
-        hits, total = counts.tolist()
-        acc = hits / max(total, 1.0)
-        if state is not None:
-            acc = ACC_MOMENTUM * state['acc'] + (1 - ACC_MOMENTUM) * acc
+        counts = self._counts.take()
+        if counts is None and state.get('pending') is not None:
+            counts = state['pending'].tolist()  # resumed from a checkpoint
+        if counts is not None:
+            acc = counts[0] / max(counts[1], 1.0)
+            if 'acc' in state:
+                acc = ACC_MOMENTUM * state['acc'] + (1 - ACC_MOMENTUM) * acc
+            state['acc'] = acc
+        acc = state.get('acc', 0.0)
         max_iters = hub.get_info('max_iters')
         late = (self.start_latest is not None and max_iters is not None
                 and it >= self.start_latest * max_iters)
-        on = acc >= self.start_acc or late
-        hub.update_info(key, dict(on=on, acc=acc, iter=it))
-        if on:
+        state.update(on=acc >= self.start_acc or late, iter=it, pending=None)
+        if state['on']:
+            hub.update_info(key, state)
             from mmengine.logging import print_log
             why = (f'running pixel accuracy {acc:.3f} >= start_acc '
                    f'{self.start_acc}' if acc >= self.start_acc else
@@ -794,7 +870,18 @@ class SemedaLoss(nn.Module):
                    f'reached (running pixel accuracy {acc:.3f})')
             print_log(f'{self._loss_name} switched on at iteration {it}: '
                       f'{why}', logger='current')
-        return on
+            return True
+        from mmengine.dist import all_reduce
+        with torch.no_grad():
+            valid = valid_mask(target, ignore_index)
+            hits = (pred.argmax(dim=1) == target) & valid
+            counts = torch.stack([hits.sum(), valid.sum()]).double()
+            all_reduce(counts, op='sum')  # identity without DDP
+        # kept in the MessageHub too, so that a checkpoint saved after this
+        # iteration carries them
+        state['pending'] = self._counts.put(counts)
+        hub.update_info(key, state)
+        return False
 
     @property
     def loss_name(self) -> str:

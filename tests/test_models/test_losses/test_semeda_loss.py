@@ -507,30 +507,50 @@ def test_auto_start_switches_on_once_the_running_accuracy_is_reached(
     key = 'semeda_switch/loss_semeda'
     hub.update_info('iter', 0)
     assert loss(poor, target) == 0
-    assert hub.get_info(key) == dict(on=False, acc=0.5, iter=0)
-    # running mean: 0.5 -> 0.545 -> 0.5855 -> ... reaches 0.8 at the 11th
-    # good batch (0.95 - 0.45 * 0.9 ** k >= 0.8)
+    # each call's counts are read at the next call (no sync): kept until
+    # then, in the MessageHub too (a checkpoint carries them)
+    state = hub.get_info(key)
+    assert not state['on'] and 'acc' not in state
+    assert state['pending'].tolist() == [100.0, 200.0]
+    # running mean: 0.5 -> 0.545 -> 0.5855 -> ... reaches 0.8 with the 11th
+    # good batch (0.95 - 0.45 * 0.9 ** k >= 0.8), read at the call after it
     ons = []
     for it in range(1, 14):
         hub.update_info('iter', it)
         ons.append(bool(loss(good, target) > 0))
-    assert ons == [False] * 10 + [True] * 3
+        if it == 1:
+            assert hub.get_info(key)['acc'] == 0.5
+    assert ons == [False] * 11 + [True] * 2
     state = hub.get_info(key)
-    assert state['on'] and state['iter'] == 11
+    assert state['on'] and state['iter'] == 12
     assert state['acc'] == pytest.approx(0.95 - 0.45 * 0.9 ** 11)
-    assert len(logged) == 1 and 'switched on at iteration 11' in logged[0]
+    assert len(logged) == 1 and 'switched on at iteration 12' in logged[0]
     # on for good, even for poor predictions, at the full value
     torch.testing.assert_close(loss(poor, target), full(poor, target))
     # --resume: a new hub restored from the saved state stays on
     resumed = MessageHub.get_instance('test_semeda_auto_resumed')
     resumed.load_state_dict(hub.state_dict())
+    resumed.update_info('iter', 14)  # the Runner's next iteration
     assert SemedaLoss(checkpoint=edge_net_file, start_iter='auto')(
         poor, target) > 0
-    # a model that already segments (load_from): on at the first call
-    MessageHub.get_instance('test_semeda_auto_loaded').update_info('iter', 0)
-    assert SemedaLoss(checkpoint=edge_net_file, start_iter='auto')(
-        good, target) > 0
-    assert len(logged) == 2
+    # --resume between a call and the next: the pending counts come back
+    # from the checkpoint
+    fresh = MessageHub.get_instance('test_semeda_auto_pending')
+    fresh.update_info('iter', 0)
+    first = SemedaLoss(checkpoint=edge_net_file)
+    assert first(good, target) == 0
+    restored = MessageHub.get_instance('test_semeda_auto_pending_resumed')
+    restored.load_state_dict(fresh.state_dict())
+    restored.update_info('iter', 1)
+    SemedaLoss(checkpoint=edge_net_file)(good, target)
+    assert restored.get_info(key)['acc'] == 0.95
+    # a model that already segments (load_from): on at the second call
+    loaded = MessageHub.get_instance('test_semeda_auto_loaded')
+    again = SemedaLoss(checkpoint=edge_net_file, start_iter='auto')
+    for it in range(2):
+        loaded.update_info('iter', it)
+        assert bool(again(good, target) > 0) == bool(it)
+    assert len(logged) == 3
 
 
 def test_layer_terms_and_band_share_go_to_the_message_hub(edge_net_file):
@@ -546,6 +566,10 @@ def test_layer_terms_and_band_share_go_to_the_message_hub(edge_net_file):
     assert 'train/semeda/layer1' not in hub.log_scalars
     hub.update_info('iter', 0)
     total = loss(logits, target)
+    # read without a sync at the next call
+    assert 'train/semeda/layer1' not in hub.log_scalars
+    hub.update_info('iter', 1)
+    loss(logits, target)
     layers = [hub.get_scalar(f'train/semeda/layer{i}').current()
               for i in (1, 2)]
     assert 'train/semeda/layer3' not in hub.log_scalars  # lambda_3 = 0
@@ -571,6 +595,8 @@ def test_auto_start_ignores_ignore_pixels(edge_net_file):
     target[:, 5:] = 255  # exactly the wrong half
     loss = SemedaLoss(checkpoint=edge_net_file, start_iter='auto',
                       start_acc=0.99)
+    assert loss(logits, target) == 0
+    hub.update_info('iter', 1)
     assert loss(logits, target) > 0
     assert hub.get_info('semeda_switch/loss_semeda')['acc'] == 1.0
 
