@@ -26,6 +26,15 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
                        str(tmp_path_factory.getbasetemp() / 'semeda_cache'))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_message_hub(request):
+    """Each test starts with a MessageHub of its own (the current instance
+    is the newest): no test sees an ``iter``, a switch state or log scalars
+    that another one left."""
+    from mmengine.logging import MessageHub
+    MessageHub.get_instance(f'test-{request.node.nodeid}')
+
+
 @pytest.fixture(scope='session')
 def trained_edge_net():
     """An edge net for 4 classes, pretrained on synthetic masks (~1 s)."""

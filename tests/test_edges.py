@@ -102,3 +102,20 @@ def test_dilate_matches_the_chebyshev_distance(radius):
         expected[n] |= ((ys - y).abs().maximum((xs - x).abs()) <= radius)
     assert torch.equal(dilate(mask, radius), expected)
     assert torch.equal(dilate(mask[0], radius), expected[0])  # (H, W) too
+
+
+@pytest.mark.parametrize('shape', [(2, 17, 23), (1, 1, 5), (3, 4, 1)])
+def test_the_few_launch_forms_equal_the_cpu_forms(monkeypatch, shape):
+    """Off the CPU the edges and bands are max pools (a few kernels); on a
+    CPU shifted comparisons: the same maps."""
+    from mmseg_semeda import edges
+    g = torch.Generator().manual_seed(0)
+    label = torch.randint(0, 3, shape, generator=g)
+    label[..., :1, :2] = 255
+    want = {i: edges.boundary_bands(label, (1, 2, 3, 6), i)
+            for i in (None, 255)}
+    monkeypatch.setattr(edges, 'few_launches', lambda t: True)
+    for i in (None, 255):
+        got = edges.boundary_bands(label, (1, 2, 3, 6), i)
+        for w in got:
+            assert torch.equal(got[w], want[i][w]), (i, w)

@@ -398,3 +398,20 @@ custom_imports = dict(imports=['mmseg_semeda'],
               __import__('re').findall(r'decode\.loss_semeda: ([0-9.e+-]+)',
                                        log)]
     assert len(values) == 2 and all(0 < v < 10 for v in values), log[-2000:]
+
+
+def test_the_automatic_start_under_a_runner(tmp_path, shapes_root,
+                                            monkeypatch):
+    """Under MMEngine's Runner with the default start ('auto'): the SEMEDA
+    term is 0 at iteration 0 and non-zero once switched on (at the latest
+    at start_latest of max_iters), and the switch is in the MessageHub."""
+    monkeypatch.syspath_prepend(osp.dirname(__file__))
+    extra = LOSS_HOOK + AUTO_LOSS + '''
+model['decode_head']['loss_decode'][1]['start_latest'] = 0.5
+'''
+    cfg = tiny_config(tmp_path, shapes_root, iters=6, extra=extra)
+    train_main([cfg, '--work-dir', str(tmp_path / 'wd')])
+    losses = [step['decode.loss_semeda'] for step in
+              _losses(str(tmp_path / 'wd'))[0]['losses']]
+    assert len(losses) == 6 and losses[0] == 0
+    assert max(losses[1:4]) > 0 and all(v > 0 for v in losses[3:]), losses

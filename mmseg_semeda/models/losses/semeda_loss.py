@@ -82,39 +82,47 @@ def relu_l1(x: Tensor, target: Tensor, pad: Optional[int],
     return _ReluL1.apply(x, target.detach(), pad, kernels)
 
 
+def _class_probs(x: Tensor, valid: Tensor, weight: Optional[Tensor],
+                 pad: int) -> Tensor:
+    """The edge net's input in the eager path: ``softmax(x, 1) * valid`` in
+    float32 whatever the logits' dtype, through the class embedding
+    ``weight`` (E, C) if given, replicate-padded by ``pad``."""
+    probs = torch.softmax(x, 1, dtype=torch.float32) * valid.unsqueeze(1)
+    if weight is not None:
+        probs = F.conv2d(probs, weight[..., None, None])
+    return F.pad(probs, [pad] * 4, mode='replicate')
+
+
 class _ClassProbs(torch.autograd.Function):
-    """The eager path's input of the edge net: ``softmax(x, 1) * valid`` in
-    float32 whatever the logits' dtype, through a frozen class embedding
-    ``weight`` (E, C) if given. It saves only the logits (which the head
-    keeps anyway: no float32 copy of half-precision logits) and recomputes
-    the softmax in backward, a few images at a time (:data:`CHUNK_BYTES`
-    of float32 class maps), writing the gradient in the logits' dtype."""
+    """:func:`_class_probs`, keeping for backward only the logits (which
+    the head keeps anyway: no float32 copy of half-precision logits, no
+    C-channel map) and recomputing the rest in backward, a few images at a
+    time (:data:`CHUNK_BYTES` of float32 class maps); the gradient comes in
+    the logits' dtype."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, valid: Tensor, weight: Optional[Tensor]):
+    def forward(ctx, x: Tensor, valid: Tensor, weight: Optional[Tensor],
+                pad: int) -> Tensor:
         ctx.save_for_backward(x, valid, weight)
-        probs = torch.softmax(x, 1, dtype=torch.float32).mul_(
-            valid.unsqueeze(1))
-        return probs if weight is None else F.conv2d(probs, weight[..., None,
-                                                                   None])
+        ctx.pad = pad
+        return _class_probs(x, valid, weight, pad)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, valid, weight = ctx.saved_tensors
         n, c, h, w = x.shape
         step = max(1, CHUNK_BYTES // (4 * c * h * w))
-        out = torch.empty_like(x) if step < n else None
+        out = None if step >= n else torch.empty_like(x)
         for i in range(0, n, step):
-            g = grad[i:i + step]
-            if weight is not None:
-                g = F.conv2d(g, weight.t()[..., None, None])
-            probs = torch.softmax(x[i:i + step], 1, dtype=torch.float32)
-            g = torch._softmax_backward_data(
-                g * valid[i:i + step].unsqueeze(1), probs, 1, torch.float32)
+            with torch.enable_grad():
+                part = x[i:i + step].detach().requires_grad_()
+                probs = _class_probs(part, valid[i:i + step], weight,
+                                     ctx.pad)
+            g, = torch.autograd.grad(probs, part, grad[i:i + step])
             if out is None:
-                return g.to(x.dtype), None, None
+                return g, None, None, None
             out[i:i + step] = g
-        return out, None, None
+        return out, None, None, None
 
 
 #: Float32 class maps the eager path's softmax backward holds at once: a
@@ -135,13 +143,15 @@ def _eager_terms(pred: Tensor, target: Tensor, valid: Tensor,
     pad = [edge_net.kernel_size // 2] * 4
     embed = edge_net.embed
     x = _ClassProbs.apply(pred, valid,
-                          None if embed is None else embed.weight.flatten(1))
+                          None if embed is None else embed.weight.flatten(1),
+                          pad[0])
     with torch.no_grad():
         gt = edge_net.pre_activations_labels(target, ignore_index, 1)[0]
     terms = []
     for i, lam in enumerate(layer_weights):
-        x = activate(i, edge_net.layer(i, F.pad(x, pad, mode='replicate'),
-                                       padded=True))
+        if i:  # (the relu saves this input of the padding: no new map)
+            x = F.pad(x, pad, mode='replicate')
+        x = activate(i, edge_net.layer(i, x, padded=True))
         with torch.no_grad():
             gt = activate(i, gt)
             gt_next = None if i + 1 == len(layer_weights) else edge_net.layer(
@@ -614,9 +624,9 @@ class SemedaLoss(nn.Module):
         reduction (str): 'none', 'mean' or 'sum'. Defaults to 'mean'.
         loss_name (str): Name in the log; must start with ``loss_``.
             Defaults to 'loss_semeda'.
-        check_labels (bool): Check the label range (a clear error with the
-            bad values): at every call on a CPU, at the first call on other
-            devices (a device sync there). Defaults to True.
+        check_labels (bool): Check the label range at the first call (a
+            clear error with the bad values; one device sync). Defaults to
+            True.
         start_iter (int | str): Training iteration (MMEngine's, 0-based)
             before which the loss is 0 and not computed, so that
             cross-entropy trains alone first; ``'auto'``: from the first
@@ -742,16 +752,16 @@ class SemedaLoss(nn.Module):
         (N, H, W), called by MMSeg's decode head as ``loss(seg_logits,
         seg_label, weight=seg_weight, ignore_index=head.ignore_index)``.
 
-        No host-device sync in a training step off the CPU: the label range
-        is checked at every call on a CPU and at the first call elsewhere,
-        and what the log and the automatic start read from the device is
-        copied without blocking and read at the next call (:class:`_Later`).
+        No host-device sync in a training step but the first: the label
+        range is checked at the first call (shapes and dtypes at every
+        call), and what the log and the automatic start read from the
+        device is copied without blocking and read at the next call
+        (:class:`_Later`).
         """
         # the inputs are checked before an edge net is loaded (or, for a
         # class count with none bundled, pretrained)
-        check_seg_inputs(pred, target, ignore_index, None, self.check_labels
-                         and (pred.device.type == 'cpu'
-                              or not self._labels_checked))
+        check_seg_inputs(pred, target, ignore_index, None,
+                         self.check_labels and not self._labels_checked)
         self._labels_checked = True
         if pred.shape[1] == 1:
             # a binary head (out_channels=1, sigmoid): its probabilities
@@ -800,12 +810,20 @@ class SemedaLoss(nn.Module):
                  avg_factor: Optional[float]) -> Tensor:
         """Each layer's share of the loss and the share of valid pixels in
         the band, as one device tensor (no sync)."""
+        if not terms:
+            return None
         with torch.no_grad():
-            values = [self.loss_weight * reduce_masked(
-                term, valid, weight, 'mean', avg_factor) for term in terms]
+            # reduce_masked's mean of each term, all layers at once
+            pixels = valid.sum()
+            w = valid if weight is None else valid * weight.float()
+            denom = (pixels if avg_factor is None else avg_factor) + \
+                torch.finfo(torch.float32).eps
+            values = (torch.stack(terms) * w).sum((1, 2, 3)) * (
+                self.loss_weight / denom)
             if near is not None:
-                values.append((near * valid).sum() / valid.sum().clamp(min=1))
-            return torch.stack(values).float() if values else None
+                share = (near * valid).sum() / pixels.clamp(min=1)
+                values = torch.cat([values, share[None]])
+            return values.float()
 
     def _log_previous(self, hub) -> None:
         """Put the previous training call's diagnostics into the

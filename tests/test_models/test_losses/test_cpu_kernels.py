@@ -377,3 +377,29 @@ def test_dilate_mask_equals_max_pooling(kernels, size, radius):
     want = F.max_pool2d((mask != 0).float()[None], 2 * radius + 1, 1,
                         radius)[0]
     torch.testing.assert_close(kernels.dilate_mask(mask, radius), want)
+
+
+def test_the_loss_uses_the_kernels_where_they_build(kernels, monkeypatch):
+    """On a CPU where they build, every call of the loss takes the kernel
+    path (and not the eager one) unless MMSEG_SEMEDA_CPU_KERNELS=0."""
+    import importlib
+    module = importlib.import_module(
+        'mmseg_semeda.models.losses.semeda_loss')
+    taken = []
+    for name in ('_kernel_terms', '_eager_terms'):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
+                            lambda *a, _n=name, _f=real, **k: (
+                                taken.append(_n), _f(*a, **k))[1])
+    net = SemedaEdgeNet(5)
+    x = torch.randn(2, 5, 12, 12, requires_grad=True)
+    target = torch.randint(0, 5, (2, 12, 12))
+    for kwargs in (dict(), dict(band_width=3, class_balance=True),
+                   dict(layer_weights=(1.0, 1.0, 1.0))):
+        semeda_loss(x, target, net, **kwargs).backward()
+    x16 = x.detach().bfloat16().requires_grad_()
+    semeda_loss(x16, target, net).backward()
+    assert taken == ['_kernel_terms'] * 4
+    monkeypatch.setenv('MMSEG_SEMEDA_CPU_KERNELS', '0')
+    semeda_loss(x, target, net).backward()
+    assert taken[-1] == '_eager_terms'

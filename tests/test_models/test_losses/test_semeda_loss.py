@@ -441,8 +441,10 @@ def test_inputs_are_checked_while_the_loss_waits(edge_net_file):
     assert loss(torch.randn(1, C, 8, 8), ok) == 0
     with pytest.raises(ValueError, match=f'{C + 1} classes but'):
         loss(torch.randn(1, C + 1, 8, 8), ok)
+    # the label range at the first call (one sync, then none)
     with pytest.raises(ValueError, match='ignore_index=255, got'):
-        loss(torch.randn(1, C, 8, 8), torch.full((1, 8, 8), 7))
+        SemedaLoss(checkpoint=edge_net_file, start_iter=100)(
+            torch.randn(1, C, 8, 8), torch.full((1, 8, 8), 7))
 
 
 def test_an_unfrozen_edge_net_gets_no_gradient():
@@ -746,3 +748,31 @@ def test_a_binary_head_with_other_labels_is_a_clear_error_first(
     label = torch.full((1, 8, 8), 7, dtype=torch.long)
     with pytest.raises(ValueError, match=r'in \[0, 5\).*got \[7\]'):
         SemedaLoss()(torch.randn(1, 5, 8, 8), label)
+
+
+def test_two_instances_switch_and_log_on_their_own(edge_net_file):
+    """Decode and auxiliary head with the same default loss_name: each keeps
+    its own running accuracy, switch and log keys (the first called in an
+    iteration keeps the name, the next gets a suffix _1)."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    target = torch.randint(0, C, (2, 10, 10),
+                           generator=torch.Generator().manual_seed(1))
+    decode_logits = _logits_with_accuracy(target, 0.9)
+    aux_logits = _logits_with_accuracy(target, 0.6)
+    decode = SemedaLoss(checkpoint=edge_net_file, start_acc=0.8,
+                        start_latest=None)
+    aux = SemedaLoss(checkpoint=edge_net_file, start_acc=0.8,
+                     start_latest=None)
+    on = []
+    for it in range(4):
+        hub.update_info('iter', it)
+        on.append((bool(decode(decode_logits, target) > 0),
+                   bool(aux(aux_logits, target) > 0)))
+    assert on == [(False, False), (True, False), (True, False),
+                  (True, False)]
+    assert hub.get_info('semeda_switch/loss_semeda')['on']
+    aux_state = hub.get_info('semeda_switch/loss_semeda_1')
+    assert not aux_state['on'] and aux_state['acc'] == pytest.approx(0.6)
+    assert hub.get_scalar('train/semeda/layer1').current() > 0
+    assert 'train/semeda_1/layer1' not in hub.log_scalars
