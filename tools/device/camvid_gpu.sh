@@ -4,7 +4,9 @@
 #                            carry=[".device"], timeout_s=560)
 # 1. installs the carried wheels, builds mmcv 2.1.0 with CPU ops against that
 #    machine's torch (DeepLabV3+ needs no CUDA op of mmcv);
-# 2. tools/benchmark_loss.py: R101 512x512 AMP, 21 and 150 classes;
+# 2. tools/device/gpu_loss_check.py: the loss alone, CE vs CE + SEMEDA,
+#    21/150 classes, batch 2/8, fp16, syncs, kernels, memory, deterministic;
+#    tools/benchmark_loss.py: R101 512x512 AMP, 21 and 150 classes;
 # 3. tools/study_losses.py: CamVid full resolution (configs/_base_/
 #    deeplabv3plus_r18_camvid_gpu.py), CE, CE + SEMEDA (paper form) and CE +
 #    SEMEDA with band_width=3 (the least harmful form on the CPU study), all
@@ -30,6 +32,10 @@ rm -rf /tmp/mmcv-2.1.0 && tar xzf .device/sdist/mmcv-2.1.0.tar.gz -C /tmp
 python3 -c "import mmseg.models, mmseg_semeda, torch; \
 print('stack ok', torch.__version__, torch.cuda.get_device_name())" || exit 1
 echo "install: $(( $(date +%s) - t0 )) s"
+
+# the loss as a GPU runs it: time, syncs, kernels, memory, deterministic mode
+python3 tools/device/gpu_loss_check.py --json "$OUT/gpu_loss_check.json"
+echo "loss check done: $(( $(date +%s) - t0 )) s"
 
 for c in 21 150; do
     python3 tools/benchmark_loss.py --device cuda --backbone r101 --crop 512 \
