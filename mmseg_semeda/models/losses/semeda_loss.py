@@ -631,9 +631,9 @@ class SemedaLoss(nn.Module):
             before which the loss is 0 and not computed, so that
             cross-entropy trains alone first; ``'auto'``: from the first
             training iteration at which the running pixel accuracy of the
-            logits reaches ``start_acc`` (at once for a model that already
-            segments, e.g. ``load_from``), at the latest at ``start_latest``
-            of the Runner's ``max_iters``. Defaults to ``'auto'`` (from
+            logits reaches ``start_acc`` (at the second call for a model
+            that already segments, e.g. ``load_from``), at the latest at
+            ``start_latest`` of the Runner's ``max_iters``. Defaults to ``'auto'`` (from
             scratch on CamVid, 3 seeds: never below cross-entropy, and above
             the paper's ``0``, "from the first iteration"; docs/results.md).
         start_acc (float): Pixel accuracy in (0, 1] that switches the loss
