@@ -61,6 +61,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
                             net, next(iter(sets.values())), soft=True)['f1'],
                         seconds=None, steps=net.meta.get('iters'),
                         embed_channels=net.embed_channels, threads=None)
+            # recorded in the checkpoint too (its weights unchanged)
+            net.save(path, edge_f1_sets=f1)
         else:
             net = pretrain_default(c, args.log_interval)
             net.save(path)

@@ -13,6 +13,9 @@ def _train(tmp_path, root, extra, iters=4):
     cfg = Config.fromfile(tiny_config(tmp_path, root, iters=iters,
                                       extra=extra))
     cfg.work_dir = str(tmp_path / 'wd')
+    # a visualizer of its own (MMEngine keeps one instance per name in a
+    # process, with the save_dir of the Runner that made it)
+    cfg.visualizer.name = f'visualizer_{tmp_path.name}'
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
