@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--results-dir', default='docs/results/edge_nets',
                    help='one JSON per net (the table of docs/edge_nets.md)')
     p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--seed', type=int, default=None,
+                   help="the recipe's seed otherwise (0)")
+    p.add_argument('--iters', type=int, default=None,
+                   help="the recipe's steps otherwise")
     p.add_argument('--log-interval', type=int, default=1000)
     return p
 
@@ -64,15 +68,17 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             # recorded in the checkpoint too (its weights unchanged)
             net.save(path, edge_f1_sets=f1)
         else:
-            net = pretrain_default(c, args.log_interval)
+            net = pretrain_default(c, args.log_interval, args.seed,
+                                   args.iters)
             net.save(path)
             s = fallback_settings(c)
-            meta = dict(net.meta, steps=s['iters'],
+            meta = dict(net.meta, steps=net.meta['iters'],
                         embed_channels=s['embed_channels'],
                         seconds=round(net.meta['seconds'], 1),
                         threads=torch.get_num_threads())
         record = dict(
             checkpoint=osp.basename(path), num_classes=c,
+            seed=net.meta.get('seed', 0),
             steps=meta['steps'], embed_channels=meta['embed_channels'],
             edge_f1_sets=meta['edge_f1_sets'], edge_f1=meta['edge_f1'],
             edge_f1_soft=meta['edge_f1_soft'], seconds=meta['seconds'],

@@ -8,7 +8,7 @@ import os
 import os.path as osp
 import time
 import warnings
-from typing import Dict
+from typing import Dict, Optional
 
 from mmengine.logging import print_log
 
@@ -82,7 +82,9 @@ LOG_INTERVAL = 500
 
 
 def pretrain_default(num_classes: int,
-                     log_interval: int = 0) -> SemedaEdgeNet:
+                     log_interval: int = 0,
+                     seed: Optional[int] = None,
+                     iters: Optional[int] = None) -> SemedaEdgeNet:
     """Pretrain the zero-config edge net for ``num_classes``: the recipe
     of :func:`fallback_settings` (the bundled ``*_synthetic_soft`` nets are
     this function's output), then its one-hot edge F1 on the three
@@ -93,12 +95,20 @@ def pretrain_default(num_classes: int,
         num_classes (int): Class count C (2 for a binary head).
         log_interval (int): Progress lines in MMEngine's log every this many
             steps. Defaults to 0 (none).
+        seed (int, optional): Seed of weights and masks in place of the
+            recipe's (the check sets follow it). Defaults to None.
+        iters (int, optional): Steps in place of the recipe's. Defaults to
+            None.
 
     Returns:
         SemedaEdgeNet: The net in eval mode.
     """
     start = time.perf_counter()
     s = fallback_settings(num_classes)
+    if seed is not None:
+        s['seed'] = seed
+    if iters is not None:
+        s['iters'] = iters
     net = pretrain_edge_net(num_classes, device='cpu',
                             log_interval=log_interval, **s)
     sets = check_mask_sets(num_classes, s['seed'])
