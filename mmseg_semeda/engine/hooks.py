@@ -9,7 +9,11 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
-from ..models.losses.semeda_loss import SemedaLoss, semeda_loss
+from ..models.losses.semeda_loss import (
+    SemedaLoss,
+    semeda_loss,
+    two_class_logits,
+)
 from ..visualization import colorize
 
 
@@ -102,8 +106,7 @@ class SemedaVisualizationHook(Hook):
     def draw(self, pred, target, ignore_index, image, meta, runner=None):
         """The picture (H, 4W, 3) uint8 RGB and whether the loss is on."""
         loss = self._loss
-        if pred.shape[1] == 1:  # a binary head
-            pred = torch.cat([torch.zeros_like(pred), pred], dim=1)
+        pred = two_class_logits(pred)
         net = loss.get_edge_net(pred.shape[1], pred.device)
         per_pixel = semeda_loss(
             pred.float(), target, net, loss.layer_weights, ignore_index,

@@ -533,6 +533,15 @@ def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],
     return weight * (acting.sum() / weight.sum().clamp(min=1e-12))
 
 
+def two_class_logits(pred: Tensor) -> Tensor:
+    """A binary head's 1-channel logits x (out_channels=1, sigmoid) as the
+    2-class logits (0, x), whose softmax is (1 - p, p); other logits as
+    they are."""
+    if pred.shape[1] != 1:
+        return pred
+    return torch.cat([torch.zeros_like(pred), pred], dim=1)
+
+
 class _Later:
     """A small device tensor copied to the host without blocking when it is
     put, and read when it is taken (at the next training call, once the
@@ -763,10 +772,7 @@ class SemedaLoss(nn.Module):
         check_seg_inputs(pred, target, ignore_index, None,
                          self.check_labels and not self._labels_checked)
         self._labels_checked = True
-        if pred.shape[1] == 1:
-            # a binary head (out_channels=1, sigmoid): its probabilities
-            # (1 - p, p) are the softmax of the logits (0, x)
-            pred = torch.cat([torch.zeros_like(pred), pred], dim=1)
+        pred = two_class_logits(pred)
         reduction = reduction_override or self.reduction
         net = self.get_edge_net(pred.shape[1], pred.device)
         hub = self._hub() if self.training else None
