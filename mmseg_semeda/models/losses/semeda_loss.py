@@ -283,7 +283,8 @@ def semeda_terms(pred: Tensor,
                  ignore_index: Optional[int] = 255,
                  check_labels: bool = True,
                  band_width: Optional[int] = None,
-                 class_balance: bool = False
+                 class_balance: bool = False,
+                 over_ranks: bool = False
                  ) -> Tuple[List[Tensor], Tensor, Optional[Tensor]]:
     """The per-pixel terms of :func:`semeda_loss` before the reduction.
 
@@ -291,7 +292,10 @@ def semeda_terms(pred: Tensor,
     valid pixel) is weighted by ``n_c ** -0.5`` for its ground-truth class
     ``c`` with ``n_c`` such pixels in the batch, scaled so that the weights
     average 1 over those pixels: rare classes' boundaries count more, the
-    total stays the same.
+    total stays the same. With ``over_ranks`` the batch is that of all DDP
+    ranks together (one all-reduce of C counts, which every rank must call;
+    :class:`SemedaLoss` does so in training), so that 4 ranks of 2 images
+    weight pixels as one process with the 8 would.
 
     Returns:
         tuple[list[Tensor], Tensor, Tensor | None]: ``lambda_l`` times the
@@ -318,7 +322,8 @@ def semeda_terms(pred: Tensor,
         where = near
         if class_balance:
             with torch.no_grad():
-                where = _class_balance(target, valid, near, pred.shape[1])
+                where = _class_balance(target, valid, near, pred.shape[1],
+                                       over_ranks)
         layer_weights = layer_weights[:num_layers]
         # the one place the backend is chosen
         kernels = cpu_kernels.usable(pred)
@@ -516,10 +521,10 @@ def _second_layer_tables(edge_net: SemedaEdgeNet,
 
 
 def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],
-                   num_classes: int) -> Tensor:
+                   num_classes: int, over_ranks: bool = False) -> Tensor:
     """Pixel weights (N, H, W): ``n_c ** -0.5`` for a pixel of class ``c``
     in the band (or valid, without one), 0 elsewhere, scaled to mean 1 over
-    those pixels."""
+    those pixels (of all ranks with ``over_ranks``)."""
     acting = valid > 0 if near is None else near & (valid > 0)
     label = target.clamp(0, num_classes - 1)
     # a 1-D scatter_add_: no device sync (CUDA's bincount reads the labels'
@@ -528,9 +533,14 @@ def _class_balance(target: Tensor, valid: Tensor, near: Optional[Tensor],
     counts = torch.zeros(num_classes, dtype=torch.int64,
                          device=target.device).scatter_add_(
                              0, label.flatten(), acting.flatten().long())
-    per_class = counts.clamp(min=1).rsqrt()
-    weight = per_class[label] * acting
-    return weight * (acting.sum() / weight.sum().clamp(min=1e-12))
+    if over_ranks:
+        from mmengine.dist import all_reduce
+        all_reduce(counts, op='sum')  # identity without DDP
+    counts = counts.float()
+    # the pixels' weights sum to sum_c n_c * n_c ** -0.5 = sum_c sqrt(n_c)
+    per_class = counts.clamp(min=1).rsqrt() * (
+        counts.sum() / counts.sqrt().sum().clamp(min=1))
+    return per_class[label] * acting
 
 
 def two_class_logits(pred: Tensor) -> Tensor:
@@ -655,8 +665,9 @@ class SemedaLoss(nn.Module):
             pixels of the label map); see :func:`semeda_loss`. Defaults to
             3; None: every pixel, as in the paper.
         class_balance (bool): Weight the pixels where the loss acts by the
-            inverse square root of their class's pixel count in the batch
-            (mean weight 1); see :func:`semeda_terms`. Defaults to True;
+            inverse square root of their class's pixel count in the batch,
+            in training that of all DDP ranks together (mean weight 1); see
+            :func:`semeda_terms`. Defaults to True;
             False: every pixel counts alike, as in the paper.
 
     The iteration and the switch's state live in MMEngine's ``MessageHub``
@@ -783,7 +794,7 @@ class SemedaLoss(nn.Module):
             return pred.new_zeros(shape, dtype=torch.float32)
         terms, valid, near = semeda_terms(
             pred, target, net, self.layer_weights, ignore_index, False,
-            self.band_width, self.class_balance)
+            self.band_width, self.class_balance, over_ranks=self.training)
         if hub is not None:
             self._diagnostics.put(self._measure(terms, valid, near, weight,
                                                 avg_factor))

@@ -1,4 +1,5 @@
 import copy
+import os
 
 import pytest
 import torch
@@ -270,6 +271,47 @@ def test_class_balance_weights_rare_classes_up_keeping_the_total(
     weight *= acting.sum() / weight.sum()
     torch.testing.assert_close(balanced, plain * weight)
     assert weight[target == 2].min() > 3 * weight[target == 1].max()
+
+
+def _class_balance_rank(rank, init_file, out_dir):
+    """One DDP rank (gloo) of two, given image ``rank`` of the batch."""
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{init_file}',
+                            rank=rank, world_size=2)
+    try:
+        target, logits = _two_image_batch()
+        loss = SemedaLoss(num_classes=8, reduction='none', start_iter=0)
+        got = loss(logits[rank:rank + 1], target[rank:rank + 1])
+        torch.save(got, os.path.join(out_dir, f'rank{rank}.pt'))
+    finally:
+        dist.destroy_process_group()
+
+
+def _two_image_batch():
+    """Two images whose class counts differ: class 2 only in the first."""
+    torch.manual_seed(4)
+    target = torch.zeros(2, 24, 24, dtype=torch.long)
+    target[:, 4:20, 2:22] = 1
+    target[0, 8:14, 8:14] = 2
+    target[1, 12:, :] = 3
+    return target, torch.randn(2, 8, 24, 24)
+
+
+def test_class_balance_counts_over_ddp_ranks(tmp_path):
+    """Two ranks of one image each weight every pixel as one process with
+    both images does (the classes counted over the ranks), not as each
+    image alone would."""
+    import torch.multiprocessing as mp
+    mp.spawn(_class_balance_rank,
+             args=(str(tmp_path / 'init'), str(tmp_path)), nprocs=2)
+    target, logits = _two_image_batch()
+    whole = SemedaLoss(num_classes=8, reduction='none', start_iter=0)
+    want = whole(logits, target)
+    alone = torch.cat([whole(logits[i:i + 1], target[i:i + 1])
+                       for i in (0, 1)])
+    got = torch.cat([torch.load(tmp_path / f'rank{r}.pt') for r in (0, 1)])
+    assert (alone - want).abs().max() > 1e-3  # the test can tell them apart
+    torch.testing.assert_close(got, want)
 
 
 def test_zero_layer_weights_skip_layers(trained_edge_net):
