@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import statistics
 import subprocess
 import sys
@@ -62,9 +63,26 @@ def read_metrics(path: str) -> Optional[Dict[str, float]]:
                 if 'mIoU' in row:
                     found = row
         if found is not None:
-            return {k: float(v) for k, v in found.items()
-                    if isinstance(v, (int, float))}
+            metrics = {k: float(v) for k, v in found.items()
+                       if isinstance(v, (int, float))}
+            metrics.update(read_switch_iters(path))
+            return metrics
     return None
+
+
+def read_switch_iters(path: str) -> Dict[str, float]:
+    """The iteration at which each SemedaLoss with the automatic start
+    switched on, from the run's training log (``switch_iter.<loss_name>``;
+    empty if none did or the log is gone)."""
+    found = {}
+    for log in sorted(glob.glob(osp.join(path, '*', '*.log'))):
+        with open(log) as f:
+            for line in f:
+                m = re.search(r'(loss_\w+) switched on at iteration (\d+)',
+                              line)
+                if m:
+                    found[f'switch_iter.{m.group(1)}'] = float(m.group(2))
+    return found
 
 
 def read_test_metrics(path: str) -> Optional[Dict[str, float]]:

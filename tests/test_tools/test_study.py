@@ -51,6 +51,22 @@ def test_read_metrics_takes_the_last_validation(tmp_path):
     assert read_metrics(str(tmp_path / 'nothing')) is None
     _fake_run(str(tmp_path), 'ce', 0, 50.0, 20.0)
     assert read_metrics(str(tmp_path / 'ce_s0'))['mIoU'] == 50.0
+    assert not any(k.startswith('switch_iter') for k in read_metrics(
+        str(tmp_path / 'ce_s0')))
+
+
+def test_read_metrics_keeps_the_switch_on_iteration(tmp_path):
+    _fake_run(str(tmp_path), 'semeda', 0, 50.0, 20.0)
+    log = tmp_path / 'semeda_s0' / '20260101_000000' / '20260101_000000.log'
+    log.write_text(
+        '... - INFO - Iter(train) [ 150/1000]  loss: 1.0\n'
+        '... - INFO - loss_semeda switched on at iteration 165: running '
+        'pixel accuracy 0.801 >= start_acc 0.8\n'
+        '... - INFO - loss_semeda_1 switched on at iteration 200: 20% of '
+        'max_iters=1000 reached (running pixel accuracy 0.610)\n')
+    metrics = read_metrics(str(tmp_path / 'semeda_s0'))
+    assert metrics['switch_iter.loss_semeda'] == 165
+    assert metrics['switch_iter.loss_semeda_1'] == 200
 
 
 @pytest.mark.parametrize('spec', [['ce'], ['ce=1', 'a.py'],

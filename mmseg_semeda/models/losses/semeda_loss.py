@@ -903,7 +903,7 @@ class SemedaLoss(nn.Module):
                    f'{self.start_acc}' if acc >= self.start_acc else
                    f'{self.start_latest:.0%} of max_iters={max_iters} '
                    f'reached (running pixel accuracy {acc:.3f})')
-            print_log(f'{self._loss_name} switched on at iteration {it}: '
+            print_log(f'{self._key} switched on at iteration {it}: '
                       f'{why}', logger='current')
             return True
         from mmengine.dist import all_reduce

@@ -792,11 +792,16 @@ def test_a_binary_head_with_other_labels_is_a_clear_error_first(
         SemedaLoss()(torch.randn(1, 5, 8, 8), label)
 
 
-def test_two_instances_switch_and_log_on_their_own(edge_net_file):
+def test_two_instances_switch_and_log_on_their_own(edge_net_file,
+                                                  monkeypatch):
     """Decode and auxiliary head with the same default loss_name: each keeps
     its own running accuracy, switch and log keys (the first called in an
     iteration keeps the name, the next gets a suffix _1)."""
+    from mmengine import logging as mm_logging
     from mmengine.logging import MessageHub
+    logged = []
+    monkeypatch.setattr(mm_logging, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
     hub = MessageHub.get_current_instance()
     target = torch.randint(0, C, (2, 10, 10),
                            generator=torch.Generator().manual_seed(1))
@@ -818,3 +823,10 @@ def test_two_instances_switch_and_log_on_their_own(edge_net_file):
     assert not aux_state['on'] and aux_state['acc'] == pytest.approx(0.6)
     assert hub.get_scalar('train/semeda/layer1').current() > 0
     assert 'train/semeda_1/layer1' not in hub.log_scalars
+    assert len(logged) == 1
+    assert logged[0].startswith('loss_semeda switched on at iteration 1')
+    # the auxiliary one, forced on, names itself
+    aux.start_latest = 0.0
+    hub.update_info('max_iters', 10)
+    aux(aux_logits, target)
+    assert logged[1].startswith('loss_semeda_1 switched on at iteration 3')
