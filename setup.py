@@ -32,7 +32,7 @@ setup(
     package_data={'mmseg_semeda.checkpoints': ['*.pth'],
                   'mmseg_semeda.configs': ['**/*.py', '**/*.txt'],
                   # the CPU kernels' source, built on first use
-                  'mmseg_semeda.models.losses': ['csrc/*.cpp']},
+                  'mmseg_semeda.models.losses.cpu_kernels': ['csrc/*.cpp']},
     install_requires=[
         'torch>=2.0,<3',
         'numpy>=1.22,<3',

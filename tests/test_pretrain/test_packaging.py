@@ -1,4 +1,5 @@
-"""The bundled edge nets ship with a non-editable install."""
+"""The bundled edge nets and the CPU kernels' source ship with a
+non-editable install."""
 import os
 import subprocess
 import sys
@@ -17,6 +18,8 @@ def test_checkpoints_found_after_a_non_editable_install(tmp_path):
             'b = bundled_checkpoints(); '
             'assert os.path.dirname(mmseg_semeda.__file__).startswith('
             f'{str(target)!r}), mmseg_semeda.__file__; '
+            'from mmseg_semeda.models.losses import cpu_kernels; '
+            'assert os.path.isfile(cpu_kernels._SOURCE), cpu_kernels._SOURCE; '
             'print(sorted(b))')
     env = dict(os.environ, PYTHONPATH=str(target))
     out = subprocess.run([sys.executable, '-c', code], check=True, env=env,

@@ -8,7 +8,6 @@ from mmseg.models.losses.utils import weight_reduce_loss
 from torch import Tensor
 
 from ...edges import valid_mask
-from ..edge_net import fill_border_, padded_buffer
 
 
 def check_seg_inputs(pred: Tensor,
@@ -77,57 +76,6 @@ def masked_softmax(pred: Tensor, valid: Tensor) -> Tensor:
     zero class vectors where ``valid`` (N, H, W) is 0, saving only them for
     backward."""
     return _MaskedSoftmax.apply(pred, valid)
-
-
-class _PaddedSoftmax(torch.autograd.Function):
-    """The CPU kernels' ``softmax(x, 1) * valid`` per image, through a frozen
-    class embedding ``weight`` (E, C) if given, replicate-padded by ``pad``,
-    in a channels-last buffer (1, C or E, H + 2p, W + 2p), in one pass a
-    block of pixels at a time; backward writes the gradient in the layout
-    of ``x``. The probabilities are saved; with an embedding they are
-    recomputed in backward instead, so no C-channel map is written but the
-    gradient."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, valid: Tensor, weight: Optional[Tensor],
-                pad: int, kernels):
-        n, c, h, w = x.shape
-        ctx.pad, ctx.shape, ctx.kernels = pad, x.shape, kernels
-        ctx.embed = weight is not None
-        valid = valid.contiguous()
-        width = c if weight is None else weight.shape[0]
-        outs = [padded_buffer(x, (1, width, h, w), pad)[0] for _ in range(n)]
-        if weight is None:
-            kernels.softmax_padded_forward(x, valid, outs, pad)
-        else:
-            weight = weight.contiguous()
-            kernels.embed_softmax_forward(x, valid, weight, outs, pad)
-        outs = tuple(fill_border_(out, pad) for out in outs)
-        ctx.save_for_backward(*((x, valid, weight) if ctx.embed else outs))
-        return outs
-
-    @staticmethod
-    def backward(ctx, *grads: Tensor):
-        pad, (h, w) = ctx.pad, ctx.shape[-2:]
-        saved = ctx.saved_tensors
-        grads = [g.contiguous(memory_format=torch.channels_last)
-                 for g in grads]
-        if ctx.embed:
-            return ctx.kernels.embed_softmax_backward(
-                grads, *saved, pad), None, None, None, None
-        return ctx.kernels.softmax_padded_backward(
-            grads, list(saved), h, w, pad), None, None, None, None
-
-
-def padded_softmax(pred: Tensor, valid: Tensor, weight: Optional[Tensor],
-                   pad: int, kernels) -> Tuple[Tensor, ...]:
-    """Per image, ``masked_softmax(pred, valid)`` through the frozen 1 x 1
-    class embedding ``weight`` (E, C), if any, replicate-padded by ``pad``,
-    by the CPU ``kernels``: a channels-last map (1, C or E, H + 2p, W + 2p)
-    for each image, the input of the edge net's first convolution without
-    padding."""
-    return _PaddedSoftmax.apply(pred.contiguous(), valid, weight, pad,
-                                kernels)
 
 
 def masked_inputs(pred: Tensor, target: Tensor,

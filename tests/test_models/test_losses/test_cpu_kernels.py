@@ -8,9 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from mmseg_semeda import SemedaEdgeNet, semeda_loss
-from mmseg_semeda.models.edge_net import padded_buffer
-from mmseg_semeda.models.losses import cpu_kernels, utils
-from mmseg_semeda.models.losses.semeda_loss import relu_l1
+from mmseg_semeda.models.edge_net import fill_border_, padded_buffer
+from mmseg_semeda.models.losses import cpu_kernels
+from mmseg_semeda.models.losses.cpu_kernels.functions import (
+    padded_softmax,
+    relu_l1,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which('c++') is None and shutil.which('g++') is None,
@@ -97,7 +100,7 @@ def test_padded_softmax_kernel_equals_the_plain_expression(
         probs = torch.einsum('ec,nchw->nehw', weight.double(), probs)
     want = F.pad(probs * valid.double().unsqueeze(1), (pad, ) * 4,
                  mode='replicate')
-    got = torch.cat(utils.padded_softmax(x, valid, weight, pad, kernels))
+    got = torch.cat(padded_softmax(x, valid, weight, pad, kernels))
     assert got.is_contiguous(memory_format=torch.channels_last)
     # (float32 sums over E x C products with an embedding)
     tol = {} if embed is None else dict(atol=1e-4, rtol=1e-4)
@@ -201,7 +204,7 @@ def test_labels_kernel_equals_the_edge_net_on_one_hot_labels(
                                net.kernel_size,
                                -1 if ignore_index is None else ignore_index,
                                bufs, pad)
-    got = torch.cat([utils.fill_border_(b, pad) for b in bufs])
+    got = torch.cat([fill_border_(b, pad) for b in bufs])
     torch.testing.assert_close(got, want.float())
 
 
@@ -216,7 +219,9 @@ def test_labels_second_layer_kernel_equals_the_edge_net(kernels, net_kwargs,
     the window holds one label, the sum elsewhere) against the edge net on
     the float64 one-hot map: blocks of one label with ignore pixels and
     out-of-range labels among them, maps smaller than the window."""
-    from mmseg_semeda.models.losses.semeda_loss import _second_layer_tables
+    from mmseg_semeda.models.losses.cpu_kernels.functions import (
+        _second_layer_tables,
+    )
     torch.manual_seed(0)
     net = SemedaEdgeNet(**net_kwargs)
     c, pad = net.num_classes, net.kernel_size // 2
@@ -234,7 +239,7 @@ def test_labels_second_layer_kernel_equals_the_edge_net(kernels, net_kwargs,
     table = net.label_table()
     kernels.labels_first_layer(label, table, net.conv1.bias, net.kernel_size,
                                255, bufs, pad)
-    bufs = [utils.fill_border_(b, pad) for b in bufs]
+    bufs = [fill_border_(b, pad) for b in bufs]
     got = kernels.labels_second_layer(label, bufs,
                                       *_second_layer_tables(net, table), 255)
     assert got.is_contiguous(memory_format=torch.channels_last)
@@ -246,7 +251,7 @@ def test_masked_conv_kernel_equals_the_convolution_on_the_mask(kernels,
                                                                channels):
     """The last layer's convolution where the mask is not zero (four pixels
     at a time, then one) and 0 elsewhere; its gradient is the dense one."""
-    from mmseg_semeda.models.losses.semeda_loss import _MaskedConv
+    from mmseg_semeda.models.losses.cpu_kernels.functions import _MaskedConv
     torch.manual_seed(0)
     ci, co = channels
     x = torch.randn(1, ci, 11, 40).contiguous(
@@ -288,7 +293,7 @@ def test_masked_layers_equal_the_plain_expression(kernels, threads,
     gradient through both terms against autograd's. Empty, sparse and full
     masks; input channels that fill 16 or 32 vector lanes, fewer and more;
     maps of one row and one pixel (every row a replicated one)."""
-    from mmseg_semeda.models.losses.semeda_loss import (
+    from mmseg_semeda.models.losses.cpu_kernels.functions import (
         _MaskedLayers,
         _second_layer_tables,
     )
@@ -383,10 +388,11 @@ def test_the_loss_uses_the_kernels_where_they_build(kernels, monkeypatch):
     """On a CPU where they build, every call of the loss takes the kernel
     path (and not the eager one) unless MMSEG_SEMEDA_CPU_KERNELS=0."""
     import importlib
-    module = importlib.import_module(
+    loss_module = importlib.import_module(
         'mmseg_semeda.models.losses.semeda_loss')
     taken = []
-    for name in ('_kernel_terms', '_eager_terms'):
+    for module, name in ((cpu_kernels, 'kernel_terms'),
+                         (loss_module, '_eager_terms')):
         real = getattr(module, name)
         monkeypatch.setattr(module, name,
                             lambda *a, _n=name, _f=real, **k: (
@@ -399,7 +405,7 @@ def test_the_loss_uses_the_kernels_where_they_build(kernels, monkeypatch):
         semeda_loss(x, target, net, **kwargs).backward()
     x16 = x.detach().bfloat16().requires_grad_()
     semeda_loss(x16, target, net).backward()
-    assert taken == ['_kernel_terms'] * 4
+    assert taken == ['kernel_terms'] * 4
     monkeypatch.setenv('MMSEG_SEMEDA_CPU_KERNELS', '0')
     semeda_loss(x, target, net).backward()
     assert taken[-1] == '_eager_terms'

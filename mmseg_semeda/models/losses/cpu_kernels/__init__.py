@@ -15,6 +15,11 @@ needed on a machine (about 30 s; cached in torch's extension directory,
 flags and torch's version) and imported from there afterwards (milliseconds).
 Building needs a C++ compiler, which installing mmcv from source already
 requires; without one the loss warns once and runs the eager code.
+
+This package is the kernels' one door: the loader here (:func:`usable`, which
+the loss asks once per call), their source in ``csrc/``, and in
+``functions.py`` the autograd Functions over them and :func:`kernel_terms`,
+the loss's terms in them.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ import warnings
 from typing import Any, List, Optional, Tuple
 
 import torch
+
+from .functions import kernel_terms  # noqa: F401
 
 _SOURCE = osp.join(osp.dirname(osp.abspath(__file__)), 'csrc',
                    'semeda_cpu.cpp')
