@@ -17,7 +17,11 @@ for p in manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 \
     mmengine==0.10.7 mmsegmentation==1.2.2 addict yapf termcolor prettytable \
     "setuptools<81" \
     ftfy wcwidth platformdirs
-"$PY" -m pip download -q --no-deps --no-binary=:all: -d .device/sdist mmcv==2.1.0
+# the sdist's metadata runs its setup.py, which imports torch and pkg_resources:
+# with the project's venv (torch, setuptools<81), not an isolated build env
+BUILD_PY=${BUILD_PY:-.venv/bin/python}
+"$BUILD_PY" -m pip download -q --no-deps --no-binary=:all: --no-build-isolation \
+    -d .device/sdist mmcv==2.1.0
 if [ -d "$DATA/images" ]; then
     rm -rf .device/camvid && cp -r "$DATA" .device/camvid
 else
