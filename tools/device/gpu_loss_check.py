@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import statistics
+import time
 import warnings
 
 import torch
@@ -36,6 +38,21 @@ def _step(losses, logits, target):
     total = sum(loss(logits, target, ignore_index=255) for loss in losses)
     total.backward()
     logits.grad = None
+
+
+def _timed(step, cuda: bool):
+    """Run ``step``; returns a function giving its milliseconds (CUDA
+    events, read after the last step, or the wall clock off CUDA)."""
+    if not cuda:
+        start = time.perf_counter()
+        step()
+        ms = (time.perf_counter() - start) * 1e3
+        return lambda: ms
+    start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+    start.record()
+    step()
+    end.record()
+    return lambda: (end.synchronize(), start.elapsed_time(end))[1]
 
 
 def check(c: int, n: int, size: int, steps: int, device: str) -> dict:
@@ -57,36 +74,37 @@ def check(c: int, n: int, size: int, steps: int, device: str) -> dict:
             hub.update_info('iter', it)
             _step(losses, logits, target)
             it += 1
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        times, syncs = [], 0
-        torch.cuda.set_sync_debug_mode('warn')
+        cuda = device.startswith('cuda')
+        times, syncs, peak, kernels = [], None, None, None
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            torch.cuda.set_sync_debug_mode('warn')
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')
                 for _ in range(steps):
                     hub.update_info('iter', it)
-                    start, end = (torch.cuda.Event(enable_timing=True)
-                                  for _ in range(2))
-                    start.record()
-                    _step(losses, logits, target)
-                    end.record()
-                    times.append((start, end))
+                    times.append(_timed(lambda: _step(losses, logits, target),
+                                        cuda))
                     it += 1
-                syncs = sum('synchroniz' in str(w.message) for w in caught)
+                if cuda:
+                    syncs = sum('synchroniz' in str(w.message)
+                                for w in caught)
         finally:
-            torch.cuda.set_sync_debug_mode('default')
-        torch.cuda.synchronize()
-        ms = statistics.median(s.elapsed_time(e) for s, e in times)
-        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-        from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            hub.update_info('iter', it)
-            _step(losses, logits, target)
-            torch.cuda.synchronize()
-        kernels = sum(e.count for e in prof.key_averages()
-                      if e.device_type.name == 'CUDA')
+            if cuda:
+                torch.cuda.set_sync_debug_mode('default')
+        ms = statistics.median(t() for t in times)
+        if cuda:
+            peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+            from torch.profiler import ProfilerActivity, profile
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                hub.update_info('iter', it)
+                _step(losses, logits, target)
+                torch.cuda.synchronize()
+            kernels = sum(e.count for e in prof.key_averages()
+                          if e.device_type.name == 'CUDA')
         before = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(True)
         try:
@@ -112,11 +130,15 @@ def main(argv=None) -> list:
     p.add_argument('--size', type=int, default=512)
     p.add_argument('--steps', type=int, default=20)
     p.add_argument('--json', default=None)
+    p.add_argument('--device', default='cuda',
+                   help='cuda; cpu only tries the script (times, no syncs, '
+                   'kernels or memory)')
     args = p.parse_args(argv)
     import mmseg_semeda  # noqa: F401
-    device = 'cuda'
-    results = [dict(device=torch.cuda.get_device_name(),
-                    torch=torch.__version__)]
+    device = args.device
+    name = (torch.cuda.get_device_name() if device.startswith('cuda')
+            else f'{device} ({platform.machine()})')
+    results = [dict(device=name, torch=torch.__version__)]
     print(results[0], flush=True)
     for c in args.classes:
         for n in args.batches:
