@@ -36,6 +36,9 @@ TRAIN = osp.join(TOOLS, 'train.py')
 TEST = osp.join(TOOLS, 'test.py')
 #: Test metrics of a run, written by ``tools/test.py --metrics-out``.
 TEST_METRICS = 'test_metrics.json'
+#: Validation metrics of a run whose training finished but whose last
+#: validation was cut off (``tools/test.py --val --metrics-out``).
+VAL_METRICS = 'val_metrics.json'
 
 
 def parse_variant(spec: Sequence[str]) -> dict:
@@ -53,7 +56,8 @@ def run_dir(work_dir: str, name: str, seed: int) -> str:
 
 def read_metrics(path: str) -> Optional[Dict[str, float]]:
     """The last validation metrics of a training run directory (newest
-    ``*/vis_data/scalars.json`` line holding ``mIoU``), or None."""
+    ``*/vis_data/scalars.json`` line holding ``mIoU``, else the run's
+    ``val_metrics.json``), or None."""
     for scalars in sorted(glob.glob(osp.join(path, '*', 'vis_data',
                                              'scalars.json')), reverse=True):
         found = None
@@ -67,7 +71,13 @@ def read_metrics(path: str) -> Optional[Dict[str, float]]:
                        if isinstance(v, (int, float))}
             metrics.update(read_switch_iters(path))
             return metrics
-    return None
+    try:
+        with open(osp.join(path, VAL_METRICS)) as f:
+            metrics = json.load(f)['metrics']
+    except FileNotFoundError:
+        return None
+    metrics.update(read_switch_iters(path))
+    return metrics
 
 
 def read_switch_iters(path: str) -> Dict[str, float]:
@@ -83,6 +93,27 @@ def read_switch_iters(path: str) -> Dict[str, float]:
                 if m:
                     found[f'switch_iter.{m.group(1)}'] = float(m.group(2))
     return found
+
+
+def final_checkpoint(path: str) -> Optional[str]:
+    """The checkpoint of a run whose training reached its last iteration
+    (``last_checkpoint`` naming an existing ``iter_N.pth``, N the
+    ``train_cfg.max_iters`` of the config the run dumped), or None. Such a
+    run whose validation was cut off (a machine that went away) is
+    validated, not trained again."""
+    from mmengine.config import Config
+    dumped = glob.glob(osp.join(path, '*.py'))
+    try:
+        with open(osp.join(path, 'last_checkpoint')) as f:
+            checkpoint = f.read().strip()
+    except FileNotFoundError:
+        return None
+    if len(dumped) != 1 or not osp.isfile(checkpoint):
+        return None
+    max_iters = Config.fromfile(dumped[0]).train_cfg.get('max_iters')
+    if osp.basename(checkpoint) != f'iter_{max_iters}.pth':
+        return None
+    return checkpoint
 
 
 def read_test_metrics(path: str) -> Optional[Dict[str, float]]:
@@ -111,14 +142,18 @@ def _command(variant: dict, seed: int, work_dir: str,
 
 
 def _test_command(variant: dict, seed: int, work_dir: str,
-                  common: Sequence[str] = ()) -> List[str]:
+                  common: Sequence[str] = (), val: bool = False) -> List[str]:
+    """``tools/test.py`` on the run's last checkpoint: the test split, or
+    with ``val`` the validation split (into ``val_metrics.json``)."""
     path = run_dir(work_dir, variant['name'], seed)
     with open(osp.join(path, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
-    return [sys.executable, TEST, variant['config'], checkpoint,
-            '--work-dir', osp.join(path, 'test'), '--metrics-out',
-            osp.join(path, TEST_METRICS), '--cfg-options',
-            *_options(variant, seed, common)]
+    split = ['--val'] if val else []
+    return [sys.executable, TEST, variant['config'], checkpoint, *split,
+            '--work-dir', osp.join(path, 'val' if val else 'test'),
+            '--metrics-out', osp.join(path, VAL_METRICS if val
+                                      else TEST_METRICS),
+            '--cfg-options', *_options(variant, seed, common)]
 
 
 def _done(path: str, test: bool) -> bool:
@@ -133,7 +168,9 @@ def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
     each with ``threads`` CPU threads and the ``--cfg-options`` ``common``
     (before the variant's own); logs go to ``<run dir>.log``. With ``test``,
     each run's last checkpoint is then scored on the config's test set
-    (``tools/test.py``, in the same job slot).
+    (``tools/test.py``, in the same job slot). A run whose training finished
+    but whose validation was cut off is validated from its final checkpoint
+    (``tools/test.py --val``), not trained again.
 
     Returns:
         list[str]: The run directories that failed.
@@ -155,11 +192,14 @@ def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
                       flush=True)
                 continue
             trained = read_metrics(path) is not None
-            cmd = (_test_command if trained else _command)(
-                variant, seed, work_dir, common)
-            log = open(path + '.log', 'a' if trained else 'w')
-            print(f'[study] {"test" if trained else "start"} {path}',
-                  flush=True)
+            cut = not trained and final_checkpoint(path) is not None
+            if trained or cut:
+                cmd = _test_command(variant, seed, work_dir, common, val=cut)
+            else:
+                cmd = _command(variant, seed, work_dir, common)
+            log = open(path + '.log', 'a' if trained or cut else 'w')
+            what = 'test' if trained else 'validate' if cut else 'start'
+            print(f'[study] {what} {path}', flush=True)
             running.append((subprocess.Popen(cmd, stdout=log,
                                              stderr=subprocess.STDOUT,
                                              env=env), path, log, time.time(),

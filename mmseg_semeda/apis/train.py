@@ -46,6 +46,10 @@ def test_parser() -> argparse.ArgumentParser:
     p.add_argument('--metrics-out',
                    help='write the metrics to this JSON file (for '
                    'tools/analyze_boundaries.py)')
+    p.add_argument('--val', action='store_true',
+                   help='score the validation split (the config\'s '
+                   'val_dataloader and val_evaluator) instead of the test '
+                   'split')
     _common_args(p)
     return p
 
@@ -132,6 +136,9 @@ def test_main(argv: Optional[List[str]] = None) -> dict:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
+    if args.val:
+        cfg.test_dataloader = cfg.val_dataloader
+        cfg.test_evaluator = cfg.val_evaluator
     if args.show_dir:
         vis = cfg.default_hooks.get('visualization')
         if vis is not None:

@@ -152,6 +152,40 @@ def test_test_option_scores_each_run_on_the_test_set(tmp_path, shapes_root,
     assert '[study] ' not in capsys.readouterr().out
 
 
+def test_a_run_whose_validation_was_cut_is_validated_not_trained_again(
+        tmp_path, shapes_root, capsys):
+    import glob
+    import shutil
+
+    from study_losses import final_checkpoint
+    ce = tiny_config(tmp_path, shapes_root, loss='ce', iters=2)
+    wd = str(tmp_path / 'study')
+    argv = ['--variant', 'ce', ce, '--seeds', '0', '--work-dir', wd]
+    first = main(argv)['variants']['ce']['per_seed'][0]
+    run = osp.join(wd, 'ce_s0')
+    scalars, = glob.glob(osp.join(run, '*', 'vis_data', 'scalars.json'))
+    rows = [r for r in open(scalars) if 'mIoU' not in r]
+    open(scalars, 'w').writelines(rows)  # the machine went away in val
+    checkpoint = final_checkpoint(run)
+    assert checkpoint.endswith('iter_2.pth')
+    stamp = os.path.getmtime(checkpoint)
+    capsys.readouterr()
+    again = main(argv)['variants']['ce']['per_seed'][0]
+    out = capsys.readouterr().out
+    assert '[study] validate' in out and '[study] start' not in out
+    assert os.path.getmtime(checkpoint) == stamp  # not trained again
+    assert osp.isfile(osp.join(run, 'val_metrics.json'))
+    assert again['mIoU'] == pytest.approx(first['mIoU'], abs=0.01)
+    assert again['mIoU_band_w3'] == pytest.approx(first['mIoU_band_w3'],
+                                                  abs=0.01)
+    # a run cut before its last iteration has no final checkpoint
+    shutil.copy(checkpoint, osp.join(run, 'iter_1.pth'))
+    with open(osp.join(run, 'last_checkpoint'), 'w') as f:
+        f.write(osp.join(run, 'iter_1.pth'))
+    assert final_checkpoint(run) is None
+    assert final_checkpoint(str(tmp_path / 'nothing')) is None
+
+
 def test_seed_in_options_becomes_the_run_seed():
     from study_losses import _command
     variant = parse_variant(['ft', 'c.py', 'load_from=w/ce_s{seed}/i.pth'])
