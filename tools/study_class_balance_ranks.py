@@ -16,7 +16,10 @@ truth only, no model) this compares, on the same pixels:
   with the images that happen to share its batch.
 
 Each figure is ``sum |w - w_ref| / sum w_ref`` over the band pixels, the
-mean and sd over the draws.
+mean and sd over the draws. ``shares`` gives, per class, its share of the
+band's pixels and its share of the band's weight with class balance (the 8
+crops counted together), summed over the draws: what class balance moves
+from frequent classes to rare ones.
 """
 from __future__ import annotations
 
@@ -93,19 +96,29 @@ def study(name: str, draws: int, seed: int) -> dict:
     maps = load(folder, size, void)
     rng = np.random.default_rng(seed)
     figures = {'per_rank_2': [], 'per_rank_4': [], 'other_batch': []}
+    pixels = torch.zeros(num_classes, dtype=torch.float64)
+    weight = torch.zeros(num_classes, dtype=torch.float64)
     for _ in range(draws):
         pick = rng.choice(len(maps), 12, replace=False)
         crops = torch.stack([crop(maps[i], rng) for i in pick])
         batch = crops[:8]
         together, band = weights(batch, num_classes, 8)
+        acting = band & (batch != 255)
+        label = batch[acting]
+        pixels += torch.bincount(label, minlength=num_classes).double()
+        weight += torch.bincount(label, together[acting].double(),
+                                 minlength=num_classes)
         for group in (2, 4):
             w, _ = weights(batch, num_classes, group)
             figures[f'per_rank_{group}'].append(rel_l1(w, together, band))
         other, _ = weights(torch.cat([crops[:4], crops[8:]]), num_classes, 8)
         figures['other_batch'].append(
             rel_l1(together[:4], other[:4], band[:4]))
-    return {k: dict(mean=statistics.mean(v), sd=statistics.stdev(v))
-            for k, v in figures.items()}
+    out = {k: dict(mean=statistics.mean(v), sd=statistics.stdev(v))
+           for k, v in figures.items()}
+    out['shares'] = dict(band_pixels=(pixels / pixels.sum()).tolist(),
+                         band_weight=(weight / weight.sum()).tolist())
+    return out
 
 
 def main() -> None:
@@ -119,7 +132,13 @@ def main() -> None:
     for name in DATA:
         out[name] = study(name, args.draws, args.seed)
         for key, v in out[name].items():
-            print(f'{name:20s} {key:12s} {v["mean"]:.3f} +- {v["sd"]:.3f}')
+            if key == 'shares':
+                print(f'{name:20s} band pixel / weight share per class: ' +
+                      ' '.join(f'{p:.3f}/{w:.3f}' for p, w in zip(
+                          v['band_pixels'], v['band_weight'])))
+            else:
+                print(f'{name:20s} {key:12s} {v["mean"]:.3f} +- '
+                      f'{v["sd"]:.3f}')
     if args.json:
         def write(tmp: str) -> None:
             with open(tmp, 'w') as f:
