@@ -21,6 +21,8 @@ import re
 import statistics
 from typing import Dict, List, Optional, Sequence
 
+from study_losses import _fmt, _mean_sd
+
 #: Columns, in order, and their headers.
 COLUMNS = (('mIoU', 'Δ mIoU'), ('mIoU_band_w1', 'Δ band w1'),
            ('mIoU_band_w3', 'Δ band w3'), ('mIoU_band_w5', 'Δ band w5'),
@@ -48,11 +50,9 @@ def _signed(x: float, digits: int = 2) -> str:
 
 
 def _stat(values: Sequence[float]) -> str:
-    if not values:
-        return '-'
-    mean = _signed(statistics.fmean(values))
-    return (mean if len(values) < 2 else
-            f'{mean} ± {statistics.stdev(values):.2f}')
+    """Mean ± sd as study_losses' tables write it, with a minus sign."""
+    return (_fmt(_mean_sd(list(values)), signed=True).replace('-', '−')
+            if values else '-')
 
 
 def table(splits: Dict[str, dict], pairs: Sequence[Sequence[str]]) -> str:
@@ -78,10 +78,8 @@ def table(splits: Dict[str, dict], pairs: Sequence[Sequence[str]]) -> str:
 
 def per_class(summary: dict, a: str, b: str) -> str:
     """``class +x.x, ...``: mean over seeds of a − b in each class's IoU."""
-    runs = _runs(summary, a)
-    names = sorted({k for m in runs.values() for k in m
-                    if k.startswith('IoU.')},
-                   key=lambda k: list(next(iter(runs.values()))).index(k))
+    names = dict.fromkeys(k for m in _runs(summary, a).values() for k in m
+                          if k.startswith('IoU.'))  # in the metrics' order
     return ', '.join(
         f'{k[4:]} {_signed(statistics.fmean(d.values()), 1)}' for k in names
         if (d := differences(summary, a, b, k)))
