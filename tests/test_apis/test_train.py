@@ -147,8 +147,11 @@ def test_camvid_dataset_on_the_real_data():
 def test_train_resume_and_load_into_ce_config(tmp_path, shapes_root,
                                                monkeypatch):
     monkeypatch.syspath_prepend(osp.dirname(__file__))
+    # the loss switches on by accuracy (at its second call), not at
+    # start_latest of max_iters, which the interruption below changes
+    early = "model['decode_head']['loss_decode'][1]['start_acc'] = 0.01\n"
     cfg = tiny_config(tmp_path, shapes_root, iters=4,
-                      extra=LOSS_HOOK + AUTO_LOSS)
+                      extra=LOSS_HOOK + AUTO_LOSS + early)
     full, part = str(tmp_path / 'full'), str(tmp_path / 'part')
     train_main([cfg, '--work-dir', full])
     # interrupted after 2 iterations, then resumed up to 4
@@ -159,6 +162,8 @@ def test_train_resume_and_load_into_ce_config(tmp_path, shapes_root,
     resumed = first + _losses(part)[0]['losses']
     straight = _losses(full)[0]['losses']
     assert len(straight) == len(resumed) == 4
+    assert [d['decode.loss_semeda'] > 0 for d in straight] == [
+        False, True, True, True]
     for a, b in zip(straight, resumed):
         assert a.keys() == b.keys() and 'decode.loss_semeda' in a
         for k in a:
@@ -272,7 +277,7 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(data_prefix=dict(img_path='images/train',
                                   seg_map_path='annotations/train'), **_data))
-train_cfg = dict(max_iters=3, val_interval=100)
+train_cfg = dict(max_iters=4, val_interval=100)  # on at 2 (start_latest)
 val_dataloader = None
 val_cfg = None
 test_cfg = None

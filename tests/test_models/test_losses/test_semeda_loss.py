@@ -648,7 +648,8 @@ def test_auto_start_ignores_ignore_pixels(edge_net_file):
 def test_auto_start_switches_on_at_the_latest_share_of_max_iters(
         edge_net_file, monkeypatch):
     """Where the accuracy stays below start_acc, 'auto' switches on at
-    start_latest * max_iters (and says why); outside a Runner it is on."""
+    start_latest * max_iters, by default half of them (and says why);
+    outside a Runner it is on."""
     from mmengine import logging as mm_logging
     from mmengine.logging import MessageHub
     logged = []
@@ -659,16 +660,16 @@ def test_auto_start_switches_on_at_the_latest_share_of_max_iters(
     poor = _logits_with_accuracy(target, 0.5)
     hub = MessageHub.get_instance('test_semeda_auto_latest')
     hub.update_info('max_iters', 50)
-    loss = SemedaLoss(checkpoint=edge_net_file, start_latest=0.2)
+    loss = SemedaLoss(checkpoint=edge_net_file)  # start_latest=0.5
     never = SemedaLoss(checkpoint=edge_net_file, start_latest=None,
                        loss_name='loss_never')
     ons, nevers = [], []
-    for it in range(12):
+    for it in range(27):
         hub.update_info('iter', it)
         ons.append(bool(loss(poor, target) > 0))
         nevers.append(bool(never(poor, target) > 0))
-    assert ons == [False] * 10 + [True] * 2 and not any(nevers)
-    assert len(logged) == 1 and '20% of max_iters=50' in logged[0]
+    assert ons == [False] * 25 + [True] * 2 and not any(nevers)
+    assert len(logged) == 1 and '50% of max_iters=50' in logged[0]
     MessageHub.get_instance('test_semeda_no_runner')  # no 'iter': no Runner
     assert SemedaLoss(checkpoint=edge_net_file)(poor, target) > 0
 
