@@ -420,9 +420,9 @@ class SemedaLoss(nn.Module):
         start_latest (float, optional): Share of ``max_iters`` at which
             ``'auto'`` switches on whatever the accuracy (for data sets
             where it stays below ``start_acc``). Defaults to 0.5 (Stanford
-            Background, where the accuracy stays near 0.6, 3 seeds: mIoU
-            above 0.2 in every seed, the band gain the same; on CamVid the
-            accuracy comes first; docs/results.md); None: no limit.
+            Background, where the accuracy stays near 0.6, 3 seeds: higher
+            mIoU than with 0.2 in every seed, the same band gain; on CamVid
+            the accuracy comes first; docs/results.md); None: no limit.
         band_width (int, optional): Loss only near ground-truth edges (in
             pixels of the label map); see :func:`semeda_loss`. Defaults to
             3; None: every pixel, as in the paper.
