@@ -45,9 +45,17 @@ def class_iou(confusion: torch.Tensor) -> List[float]:
     return (100 * hit / union).tolist()
 
 
+def band_share(conf: Dict[str, torch.Tensor]) -> List[float]:
+    """Per class, the share of its ground-truth pixels that lie in the band
+    (NaN for a class with none): how much of a class's IoU the band decides
+    (a pole is nearly all band, a road nearly all interior)."""
+    band = conf['band'].sum(1).double()
+    return (band / (band + conf['interior'].sum(1))).tolist()
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
-    """Score each run; print per-class IoU in the band and the interior;
-    write the matrices with --json."""
+    """Score each run; print per-class IoU in the band and the interior,
+    and each class's band share; write the matrices with --json."""
     from mmengine.config import Config, DictAction
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
@@ -82,6 +90,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
             f'{c}: {b:.1f}/{i:.1f}' for c, b, i in zip(
                 classes, result['runs'][name]['IoU_band'],
                 result['runs'][name]['IoU_interior'])), flush=True)
+    result['band_share'] = band_share(conf)  # the labels', not the runs'
+    print('band share', ' '.join(
+        f'{c}: {s:.2f}' for c, s in zip(classes, result['band_share'])))
     if args.json:
         def write(tmp: str) -> None:
             with open(tmp, 'w') as f:

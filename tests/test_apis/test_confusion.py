@@ -6,7 +6,7 @@ import torch
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from mmseg_semeda.apis.confusion import band_confusion, class_iou
+from mmseg_semeda.apis.confusion import band_confusion, band_share, class_iou
 
 
 class _Shifted:
@@ -43,3 +43,6 @@ def test_errors_next_to_edges_count_in_the_band_only():
     iou = class_iou(band)
     assert iou[0] == 100 * 28 / 38 and iou[1] == 100 * 10 / 20
     assert math.isnan(iou[2])
+    # band share: 28 of class 0's 59 valid pixels, 20 of class 1's 60
+    share = band_share(conf)
+    assert share[:2] == [28 / 59, 20 / 60] and math.isnan(share[2])
