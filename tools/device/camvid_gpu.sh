@@ -8,8 +8,8 @@
 #    21/150 classes, batch 2/8, fp16, syncs, kernels, memory, deterministic;
 #    tools/benchmark_loss.py: R101 512x512 AMP, 21 and 150 classes;
 # 3. tools/study_losses.py: CamVid full resolution (configs/_base_/
-#    deeplabv3plus_r18_camvid_gpu.py), CE, CE + SEMEDA (paper form) and CE +
-#    SEMEDA with band_width=3 (the least harmful form on the CPU study), all
+#    deeplabv3plus_r18_camvid_gpu.py), CE, CE + the one line (zero-config)
+#    and CE + SEMEDA in the paper's form, all
 #    $SEEDS trained at the same time on the one GPU, $ITERS iterations, AMP.
 # Everything lands in $OUT. Not yet run on a GPU (no session had one): size
 # ITERS from the first run's timings.
