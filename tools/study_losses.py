@@ -7,7 +7,8 @@ python tools/study_losses.py --seeds 0 1 2 --jobs 2 --threads 1 \
 
 Each variant is a config plus ``--cfg-options``; each (variant, seed) trains
 with ``tools/train.py`` into ``WORK_DIR/<variant>_s<seed>`` (a finished run is
-not trained again), several at a time. The validation metrics of each run
+not trained again, one cut off is resumed from its latest checkpoint), several
+at a time. The validation metrics of each run
 (MMEngine's ``vis_data/scalars.json``) are then gathered into mean, spread
 and the paired difference to the first variant (same seed = same
 initialisation and data order, so the difference is measured seed by seed).
@@ -95,12 +96,10 @@ def read_switch_iters(path: str) -> Dict[str, float]:
     return found
 
 
-def final_checkpoint(path: str) -> Optional[str]:
-    """The checkpoint of a run whose training reached its last iteration
-    (``last_checkpoint`` naming an existing ``iter_N.pth``, N the
-    ``train_cfg.max_iters`` of the config the run dumped), or None. Such a
-    run whose validation was cut off (a machine that went away) is
-    validated, not trained again."""
+def _last_checkpoint(path: str) -> Optional[tuple]:
+    """``(checkpoint, its iteration, max_iters)`` of a run directory whose
+    ``last_checkpoint`` names an existing ``iter_N.pth`` (``max_iters`` from
+    the config the run dumped), or None."""
     from mmengine.config import Config
     dumped = glob.glob(osp.join(path, '*.py'))
     try:
@@ -108,12 +107,28 @@ def final_checkpoint(path: str) -> Optional[str]:
             checkpoint = f.read().strip()
     except FileNotFoundError:
         return None
-    if len(dumped) != 1 or not osp.isfile(checkpoint):
+    m = re.fullmatch(r'iter_(\d+)\.pth', osp.basename(checkpoint))
+    if len(dumped) != 1 or not m or not osp.isfile(checkpoint):
         return None
     max_iters = Config.fromfile(dumped[0]).train_cfg.get('max_iters')
-    if osp.basename(checkpoint) != f'iter_{max_iters}.pth':
-        return None
-    return checkpoint
+    return checkpoint, int(m.group(1)), max_iters
+
+
+def final_checkpoint(path: str) -> Optional[str]:
+    """The checkpoint of a run whose training reached its last iteration, or
+    None. Such a run whose validation was cut off (a machine that went
+    away) is validated, not trained again."""
+    last = _last_checkpoint(path)
+    return last[0] if last and last[1] == last[2] else None
+
+
+def resume_checkpoint(path: str) -> Optional[str]:
+    """The latest checkpoint of a run cut before its last iteration, or
+    None. Such a run is resumed from it (``tools/train.py --resume``:
+    weights, optimizer, scheduler, iteration, the loss's start state), not
+    trained from the first iteration."""
+    last = _last_checkpoint(path)
+    return last[0] if last and last[1] < last[2] else None
 
 
 def read_test_metrics(path: str) -> Optional[Dict[str, float]]:
@@ -135,9 +150,10 @@ def _options(variant: dict, seed: int, common: Sequence[str]) -> List[str]:
 
 
 def _command(variant: dict, seed: int, work_dir: str,
-             common: Sequence[str] = ()) -> List[str]:
+             common: Sequence[str] = (), resume: bool = False) -> List[str]:
     return [sys.executable, TRAIN, variant['config'], '--work-dir',
-            run_dir(work_dir, variant['name'], seed), '--cfg-options',
+            run_dir(work_dir, variant['name'], seed),
+            *(['--resume'] if resume else []), '--cfg-options',
             *_options(variant, seed, common)]
 
 
@@ -170,7 +186,8 @@ def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
     each run's last checkpoint is then scored on the config's test set
     (``tools/test.py``, in the same job slot). A run whose training finished
     but whose validation was cut off is validated from its final checkpoint
-    (``tools/test.py --val``), not trained again.
+    (``tools/test.py --val``), not trained again; one cut before its last
+    iteration is resumed from its latest checkpoint.
 
     Returns:
         list[str]: The run directories that failed.
@@ -193,12 +210,14 @@ def run_all(variants: List[dict], seeds: Sequence[int], work_dir: str,
                 continue
             trained = read_metrics(path) is not None
             cut = not trained and final_checkpoint(path) is not None
+            resume = not (trained or cut) and resume_checkpoint(path) is not None
             if trained or cut:
                 cmd = _test_command(variant, seed, work_dir, common, val=cut)
             else:
-                cmd = _command(variant, seed, work_dir, common)
-            log = open(path + '.log', 'a' if trained or cut else 'w')
-            what = 'test' if trained else 'validate' if cut else 'start'
+                cmd = _command(variant, seed, work_dir, common, resume)
+            log = open(path + '.log', 'a' if trained or cut or resume else 'w')
+            what = ('test' if trained else 'validate' if cut else
+                    'resume' if resume else 'start')
             print(f'[study] {what} {path}', flush=True)
             running.append((subprocess.Popen(cmd, stdout=log,
                                              stderr=subprocess.STDOUT,

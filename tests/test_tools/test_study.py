@@ -186,6 +186,43 @@ def test_a_run_whose_validation_was_cut_is_validated_not_trained_again(
     assert final_checkpoint(str(tmp_path / 'nothing')) is None
 
 
+def test_a_run_cut_in_training_is_resumed_from_its_checkpoint(
+        tmp_path, shapes_root, capsys):
+    import glob
+
+    from study_losses import final_checkpoint, resume_checkpoint
+    ce = tiny_config(tmp_path, shapes_root, loss='ce', iters=4)
+    wd = str(tmp_path / 'study')
+    argv = ['--variant', 'ce', ce, '--seeds', '0', '--work-dir', wd]
+    main(argv)
+    run = osp.join(wd, 'ce_s0')
+    # the machine went away after iteration 3: the checkpoint of
+    # iteration 2 is the latest, no validation was written
+    os.remove(osp.join(run, 'iter_4.pth'))
+    with open(osp.join(run, 'last_checkpoint'), 'w') as f:
+        f.write(osp.join(run, 'iter_2.pth'))
+    first, = glob.glob(osp.join(run, '*', 'vis_data', 'scalars.json'))
+    rows = [r for r in open(first)
+            if 'mIoU' not in r and json.loads(r).get('iter', 0) <= 3]
+    open(first, 'w').writelines(rows)
+    assert read_metrics(run) is None and final_checkpoint(run) is None
+    assert resume_checkpoint(run).endswith('iter_2.pth')
+    capsys.readouterr()
+    again = main(argv)['variants']['ce']['per_seed'][0]
+    out = capsys.readouterr().out
+    assert '[study] resume' in out and '[study] start' not in out
+    assert osp.isfile(osp.join(run, 'iter_4.pth'))
+    assert resume_checkpoint(run) is None
+    assert 0 <= again['mIoU'] <= 100
+    # the resumed part trained iterations 3 and 4 only
+    second, = set(glob.glob(osp.join(run, '*', 'vis_data',
+                                     'scalars.json'))) - {first}
+    iters = [json.loads(r)['iter'] for r in open(second) if 'loss' in r]
+    assert iters == [3, 4]
+    # a run with no checkpoint is started, not resumed
+    assert resume_checkpoint(str(tmp_path / 'nothing')) is None
+
+
 def test_seed_in_options_becomes_the_run_seed():
     from study_losses import _command
     variant = parse_variant(['ft', 'c.py', 'load_from=w/ce_s{seed}/i.pth'])
